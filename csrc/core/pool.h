@@ -1,0 +1,300 @@
+// Pool: N copies of one task, stepped in parallel, with same-step auto-reset
+// and a snapshot store.
+//
+// Data flow of a live step:
+//   actions (validated int32 [N]) -> ThreadPool splits [0, N) into contiguous
+//   chunks -> each env: Task::Step on its slot, write reward and flags; if the
+//   episode ended, write its last observation to final_obs and its totals to
+//   episode_return/length, then Task::Reset -> Task::WriteObs into row i of
+//   the observation buffers.
+//
+// PoolBase is the type-erased face the bindings talk to: one virtual call per
+// batch. Pool<Task> holds the loops, so inside a batch every call to the task
+// is static and inlinable.
+//
+// Invariants:
+// - Every check that can fail runs before any state changes (see errors.h).
+// - A live slot is never terminal: an env that ends is reset in the same step.
+// - Env i's future depends only on its own slot (task state with its RNG and
+//   counters, episode totals), never on the thread count or on other envs.
+// - Calls are not re-entrant; the bindings serialise them with `mutex()`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "core/buffers.h"
+#include "core/errors.h"
+#include "core/rng.h"
+#include "core/snapshot_store.h"
+#include "core/spec.h"
+#include "core/thread_pool.h"
+
+namespace pyenvpool {
+
+// What a task's Step returns.
+struct StepResult {
+  float reward = 0.0f;
+  bool terminated = false;
+  bool truncated = false;
+};
+
+// Instance arrays for reset(instances=...): one pointer per instance field,
+// k rows each, dtype and shape already checked against the task's spec.
+struct InstanceArrays {
+  std::vector<const uint8_t*> fields;
+  std::vector<int64_t> row_bytes;
+};
+
+class PoolBase {
+ public:
+  PoolBase(std::string task_id, TaskSpec spec, int64_t num_envs, int num_threads)
+      : task_id_(std::move(task_id)),
+        spec_(std::move(spec)),
+        num_envs_(num_envs),
+        threads_(num_threads),
+        live_(spec_.obs_fields, num_envs, /*with_episode_outputs=*/true),
+        sim_(spec_.obs_fields, 0, /*with_episode_outputs=*/false) {
+    for (const auto& f : spec_.obs_fields) row_bytes_.push_back(f.RowBytes());
+  }
+  virtual ~PoolBase() = default;
+
+  const std::string& task_id() const { return task_id_; }
+  const TaskSpec& spec() const { return spec_; }
+  int64_t num_envs() const { return num_envs_; }
+  int num_threads() const { return threads_.num_threads(); }
+  const BatchArrays& live() const { return live_; }
+  const BatchArrays& sim() const { return sim_; }
+  std::mutex& mutex() { return mutex_; }
+
+  bool closed() const { return closed_; }
+  void Close() {
+    closed_ = true;
+    threads_.Stop();
+  }
+
+  // Live envs. `actions` has num_envs entries in [0, num_actions).
+  virtual void Step(const int32_t* actions, const Targets& out) = 0;
+  // Resets env_ids[0..k). seeds: k seeds (env gets stream (seeds[j], env_id))
+  // or null to continue each env's stream. instances: null or k rows to load.
+  virtual void Reset(const int64_t* env_ids, int64_t k, const uint64_t* seeds,
+                     const InstanceArrays* instances) = 0;
+
+  // Snapshots. Ids must be checked live by the caller via CheckStateIds.
+  virtual void Snapshot(const int64_t* env_ids, int64_t k, int64_t* ids_out) = 0;
+  virtual void Restore(const int64_t* ids, const int64_t* env_ids, int64_t k) = 0;
+  // Steps copies of `ids`; writes k rows of the sim arrays (grown as needed).
+  virtual void Simulate(const int64_t* ids, const int32_t* actions, int64_t k,
+                        int64_t* new_ids) = 0;
+  virtual void Release(const int64_t* ids, int64_t k, bool missing_ok) = 0;
+  virtual void CheckStateIds(const int64_t* ids, int64_t k) const = 0;
+  virtual int64_t snapshot_count() const = 0;
+  virtual int64_t max_snapshots() const = 0;
+  virtual int64_t snapshot_bytes() const = 0;  // bytes held by live snapshots
+  virtual int64_t state_bytes() const = 0;     // bytes per snapshot record
+
+  virtual std::string Render(int64_t env_id) const = 0;
+
+ protected:
+  // Makes the sim arrays hold at least k rows. Old arrays stay alive as long
+  // as Python views of them exist; they are simply no longer written.
+  void EnsureSimRows(int64_t k) {
+    if (k <= sim_.rows) return;
+    int64_t rows = sim_.rows < 64 ? 64 : sim_.rows;
+    while (rows < k) rows *= 2;
+    sim_ = BatchArrays(spec_.obs_fields, rows, false);
+  }
+
+  std::string task_id_;
+  TaskSpec spec_;
+  int64_t num_envs_;
+  std::vector<int64_t> row_bytes_;
+  ThreadPool threads_;
+  BatchArrays live_;
+  BatchArrays sim_;
+  std::mutex mutex_;
+  bool closed_ = false;
+};
+
+template <class Task>
+class Pool final : public PoolBase {
+ public:
+  using State = typename Task::State;
+  static_assert(std::is_trivially_copyable_v<State>,
+                "a task State must be trivially copyable: a snapshot is a plain copy");
+
+  // Everything that determines an env's future.
+  struct Slot {
+    State state;
+    double episode_return = 0.0;
+    int32_t episode_length = 0;
+  };
+
+  Pool(Task task, int64_t num_envs, int num_threads, uint64_t seed, int64_t max_snapshots)
+      : PoolBase(Task::kId, task.Spec(), num_envs, num_threads),
+        task_(std::move(task)),
+        slots_(num_envs),
+        store_(max_snapshots) {
+    Targets out = live_.targets();
+    threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        slots_[i].state.rng.Seed(seed, static_cast<uint64_t>(i));
+        task_.Reset(slots_[i].state);
+        task_.WriteObs(slots_[i].state, ObsRow{out.obs.data(), row_bytes_.data(), i});
+      }
+    });
+  }
+
+  ~Pool() override { threads_.Stop(); }
+
+  void Step(const int32_t* actions, const Targets& out) override {
+    threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) StepLive(i, actions[i], out);
+    });
+  }
+
+  void Reset(const int64_t* env_ids, int64_t k, const uint64_t* seeds,
+             const InstanceArrays* instances) override {
+    Targets out = live_.targets();
+    if (instances != nullptr) {
+      // Serial and two-phase: load every instance into a scratch state first,
+      // so a bad row raises before any env changes.
+      std::vector<State> loaded(k);
+      for (int64_t j = 0; j < k; ++j) {
+        loaded[j] = slots_[env_ids[j]].state;
+        if (seeds != nullptr) loaded[j].rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
+        try {
+          task_.LoadInstance(loaded[j], InstanceRow{instances->fields.data(),
+                                                    instances->row_bytes.data(), j});
+        } catch (const ValueError& e) {
+          throw ValueError("instances row " + std::to_string(j) + ": " + e.what());
+        }
+      }
+      for (int64_t j = 0; j < k; ++j) {
+        Slot& s = slots_[env_ids[j]];
+        s = Slot{loaded[j], 0.0, 0};
+        task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
+      }
+      return;
+    }
+    threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        Slot& s = slots_[env_ids[j]];
+        if (seeds != nullptr) s.state.rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
+        task_.Reset(s.state);
+        s.episode_return = 0.0;
+        s.episode_length = 0;
+        task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
+      }
+    });
+  }
+
+  void Snapshot(const int64_t* env_ids, int64_t k, int64_t* ids_out) override {
+    store_.CheckCapacity(k);
+    for (int64_t j = 0; j < k; ++j) {
+      ids_out[j] = store_.Allocate();
+      auto& r = store_.Get(ids_out[j]);
+      r.slot = slots_[env_ids[j]];
+      r.terminated = r.truncated = false;
+    }
+  }
+
+  void Restore(const int64_t* ids, const int64_t* env_ids, int64_t k) override {
+    for (int64_t j = 0; j < k; ++j) {
+      const auto& r = store_.Get(ids[j]);
+      if (r.terminated || r.truncated) {
+        throw ValueError("state id " + std::to_string(ids[j]) +
+                         " holds a finished episode; only unfinished states can be restored "
+                         "into live envs");
+      }
+    }
+    Targets out = live_.targets();
+    for (int64_t j = 0; j < k; ++j) {
+      slots_[env_ids[j]] = store_.Get(ids[j]).slot;
+      task_.WriteObs(slots_[env_ids[j]].state,
+                     ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
+    }
+  }
+
+  void Simulate(const int64_t* ids, const int32_t* actions, int64_t k,
+                int64_t* new_ids) override {
+    store_.CheckCapacity(k);
+    EnsureSimRows(k);
+    for (int64_t j = 0; j < k; ++j) new_ids[j] = store_.Allocate();
+    // No allocation past this point: record references stay valid.
+    Targets out = sim_.targets();
+    threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        const auto& src = store_.Get(ids[j]);
+        auto& dst = store_.Get(new_ids[j]);
+        dst.slot = src.slot;
+        if (src.terminated || src.truncated) {  // absorbing
+          dst.terminated = src.terminated;
+          dst.truncated = src.truncated;
+          out.reward[j] = 0.0f;
+        } else {
+          const StepResult r = task_.Step(dst.slot.state, actions[j]);
+          dst.slot.episode_return += r.reward;
+          dst.slot.episode_length += 1;
+          dst.terminated = r.terminated;
+          dst.truncated = r.truncated;
+          out.reward[j] = r.reward;
+        }
+        out.terminated[j] = dst.terminated;
+        out.truncated[j] = dst.truncated;
+        task_.WriteObs(dst.slot.state, ObsRow{out.obs.data(), row_bytes_.data(), j});
+      }
+    });
+  }
+
+  void Release(const int64_t* ids, int64_t k, bool missing_ok) override {
+    if (!missing_ok) CheckStateIds(ids, k);
+    for (int64_t j = 0; j < k; ++j) {
+      if (store_.IsLive(ids[j])) store_.Release(ids[j]);  // duplicates release once
+    }
+  }
+
+  void CheckStateIds(const int64_t* ids, int64_t k) const override {
+    for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);
+  }
+
+  int64_t snapshot_count() const override { return store_.count(); }
+  int64_t max_snapshots() const override { return store_.max_snapshots(); }
+  int64_t snapshot_bytes() const override { return store_.bytes_in_use(); }
+  int64_t state_bytes() const override { return store_.record_bytes(); }
+
+  std::string Render(int64_t env_id) const override { return task_.Render(slots_[env_id].state); }
+
+ private:
+  void StepLive(int64_t i, int32_t action, const Targets& out) {
+    Slot& s = slots_[i];
+    const StepResult r = task_.Step(s.state, action);
+    s.episode_return += r.reward;
+    s.episode_length += 1;
+    out.reward[i] = r.reward;
+    out.terminated[i] = r.terminated;
+    out.truncated[i] = r.truncated;
+    if (r.terminated || r.truncated) {
+      task_.WriteObs(s.state, ObsRow{out.final_obs.data(), row_bytes_.data(), i});
+      out.episode_return[i] = s.episode_return;
+      out.episode_length[i] = s.episode_length;
+      task_.Reset(s.state);
+      s.episode_return = 0.0;
+      s.episode_length = 0;
+    } else {
+      out.episode_return[i] = 0.0;
+      out.episode_length[i] = 0;
+    }
+    task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), i});
+  }
+
+  Task task_;
+  std::vector<Slot> slots_;
+  SnapshotStore<Slot> store_;
+};
+
+}  // namespace pyenvpool

@@ -1,0 +1,38 @@
+// The task registry. Adding a task: write csrc/tasks/<name>.h, include it
+// here and add one Entry<...>() line. Nothing else changes: the pool, the
+// bindings, snapshots, `spec` and the Gymnasium adapter derive from the task.
+#include "registry.h"
+
+#include "tasks/cartpole.h"
+
+namespace pyenvpool {
+namespace {
+
+template <class Task>
+TaskEntry Entry() {
+  return {Task::kId, [](Kwargs& kwargs, const PoolOptions& o) -> std::unique_ptr<PoolBase> {
+            return std::make_unique<Pool<Task>>(Task(kwargs), o.num_envs, o.num_threads, o.seed,
+                                                o.max_snapshots);
+          }};
+}
+
+}  // namespace
+
+const std::vector<TaskEntry>& RegisteredTasks() {
+  static const std::vector<TaskEntry> tasks = {
+      Entry<CartPole>(),
+  };
+  return tasks;
+}
+
+std::unique_ptr<PoolBase> MakePool(const std::string& task_id, Kwargs& kwargs,
+                                   const PoolOptions& options) {
+  std::string known;
+  for (const auto& entry : RegisteredTasks()) {
+    if (task_id == entry.id) return entry.make(kwargs, options);
+    known += (known.empty() ? "" : ", ") + std::string(entry.id);
+  }
+  throw ValueError("unknown task_id '" + task_id + "'; known tasks: " + known);
+}
+
+}  // namespace pyenvpool

@@ -1,0 +1,141 @@
+// CartPole-v1, identical to Gymnasium's classic_control/cartpole.py
+// (gymnasium 1.x, kinematics_integrator="euler", wrapped in TimeLimit(500)).
+//
+// The dynamics are evaluated in float64 in exactly Gymnasium's operation order,
+// and the build turns off floating-point contraction (-ffp-contract=off), so
+// the float64 state matches Gymnasium's bit for bit given the same start. The
+// observation is the state rounded to float32, as Gymnasium returns it.
+//
+// Reward is +1 on every step, the terminating one included
+// (sutton_barto_reward=True gives 0 per step and -1 on failure instead).
+// `terminated` when |x| > 2.4 or |theta| > 12 degrees; `truncated` at 500 steps.
+// Reset draws each of the four state variables from U(-0.05, 0.05).
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "core/pool.h"
+#include "core/rng.h"
+#include "core/spec.h"
+
+namespace pyenvpool {
+
+class CartPole {
+ public:
+  static constexpr const char* kId = "CartPole-v1";
+  static constexpr int64_t kMinChunk = 2048;  // a step costs ~20 ns; wake a worker for >= 2048
+
+  struct State {
+    Rng rng;
+    double x, x_dot, theta, theta_dot;
+    int32_t elapsed_steps;
+  };
+
+  explicit CartPole(Kwargs& kwargs) {
+    max_episode_steps_ = static_cast<int32_t>(kwargs.Int("max_episode_steps", 500, 1, 1 << 30));
+    sutton_barto_reward_ = kwargs.Bool("sutton_barto_reward", false);
+    kwargs.CheckAllUsed(kId);
+  }
+
+  TaskSpec Spec() const {
+    // Gymnasium's bounds, rounded to float32 as its Box stores them.
+    const double x_high = static_cast<float>(kXThreshold * 2);
+    const double theta_high = static_cast<float>(kThetaThreshold * 2);
+    TaskSpec spec;
+    spec.num_actions = 2;
+    spec.obs_fields.push_back({"obs", DType::kFloat32, {4},
+                               {-x_high, -kInf, -theta_high, -kInf},
+                               {x_high, kInf, theta_high, kInf}});
+    // reset(instances={"state": float64 [k, 4]}) starts episodes from given states.
+    spec.instance_fields.push_back({"state", DType::kFloat64, {4}});
+    return spec;
+  }
+
+  void Reset(State& s) const {
+    s.x = s.rng.Uniform(-0.05, 0.05);
+    s.x_dot = s.rng.Uniform(-0.05, 0.05);
+    s.theta = s.rng.Uniform(-0.05, 0.05);
+    s.theta_dot = s.rng.Uniform(-0.05, 0.05);
+    s.elapsed_steps = 0;
+  }
+
+  void LoadInstance(State& s, const InstanceRow& row) const {
+    const double* v = row.Get<double>(0);
+    for (int k = 0; k < 4; ++k) {
+      if (!std::isfinite(v[k])) throw ValueError("'state' must be finite");
+    }
+    s.x = v[0];
+    s.x_dot = v[1];
+    s.theta = v[2];
+    s.theta_dot = v[3];
+    s.elapsed_steps = 0;
+  }
+
+  StepResult Step(State& s, int32_t action) const {
+    // Gymnasium's expressions, term by term and in the same order.
+    const double force = action == 1 ? kForceMag : -kForceMag;
+    const double costheta = std::cos(s.theta);
+    const double sintheta = std::sin(s.theta);
+    const double temp =
+        (force + kPolemassLength * (s.theta_dot * s.theta_dot) * sintheta) / kTotalMass;
+    const double thetaacc = (kGravity * sintheta - costheta * temp) /
+                            (kLength * (4.0 / 3.0 - kMassPole * (costheta * costheta) / kTotalMass));
+    const double xacc = temp - kPolemassLength * thetaacc * costheta / kTotalMass;
+    s.x = s.x + kTau * s.x_dot;
+    s.x_dot = s.x_dot + kTau * xacc;
+    s.theta = s.theta + kTau * s.theta_dot;
+    s.theta_dot = s.theta_dot + kTau * thetaacc;
+    s.elapsed_steps += 1;
+
+    StepResult r;
+    r.terminated = s.x < -kXThreshold || s.x > kXThreshold || s.theta < -kThetaThreshold ||
+                   s.theta > kThetaThreshold;
+    // As Gymnasium's TimeLimit: truncated at the limit even if it also terminated.
+    r.truncated = s.elapsed_steps >= max_episode_steps_;
+    if (sutton_barto_reward_) {
+      r.reward = r.terminated ? -1.0f : 0.0f;
+    } else {
+      r.reward = 1.0f;
+    }
+    return r;
+  }
+
+  void WriteObs(const State& s, const ObsRow& row) const {
+    float* o = row.Get<float>(0);
+    o[0] = static_cast<float>(s.x);
+    o[1] = static_cast<float>(s.x_dot);
+    o[2] = static_cast<float>(s.theta);
+    o[3] = static_cast<float>(s.theta_dot);
+  }
+
+  std::string Render(const State& s) const {
+    // A 41-column track from x = -2.4 to 2.4, the cart as [#], and the pole's lean.
+    std::string track(41, '-');
+    int col = static_cast<int>(std::lround((s.x + kXThreshold) / (2 * kXThreshold) * 40));
+    col = col < 0 ? 0 : (col > 40 ? 40 : col);
+    track[col] = '#';
+    char line[160];
+    std::snprintf(line, sizeof(line), "|%s|  x=%+.3f  theta=%+.2f deg  step=%d", track.c_str(),
+                  s.x, s.theta * 180.0 / M_PI, s.elapsed_steps);
+    return line;
+  }
+
+ private:
+  static constexpr double kGravity = 9.8;
+  static constexpr double kMassCart = 1.0;
+  static constexpr double kMassPole = 0.1;
+  static constexpr double kTotalMass = kMassPole + kMassCart;
+  static constexpr double kLength = 0.5;
+  static constexpr double kPolemassLength = kMassPole * kLength;
+  static constexpr double kForceMag = 10.0;
+  static constexpr double kTau = 0.02;
+  static constexpr double kThetaThreshold = 12 * 2 * M_PI / 360;
+  static constexpr double kXThreshold = 2.4;
+
+  int32_t max_episode_steps_;
+  bool sutton_barto_reward_;
+};
+
+}  // namespace pyenvpool

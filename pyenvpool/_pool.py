@@ -1,0 +1,361 @@
+"""EnvPool: the Python face of one engine pool.
+
+View lifetimes (the one rule to remember):
+
+* ``step`` and ``reset`` return NumPy *views* of engine memory. The arrays are
+  the same objects on every call; their contents stay as returned until the
+  next ``step``, ``reset`` or ``restore`` on the same pool, which writes them
+  in place. Keep data across steps by copying it (``pool.step(a, copy=True)``,
+  or ``np.copy``) or by writing it where you want it yourself.
+* ``simulate`` writes its own buffers; its views stay as returned until the
+  next ``simulate`` on the same pool.
+* Views never dangle: each holds a reference to its buffer, so they stay
+  readable after ``close()`` or after the pool is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import weakref
+from typing import Any
+
+import numpy as np
+
+from pyenvpool import _core
+from pyenvpool._spec import FieldSpec, Spec
+
+_OPEN_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Join worker threads of pools still open at interpreter exit."""
+    for pool in list(_OPEN_POOLS):
+        pool.close()
+
+
+def list_tasks() -> list[str]:
+    """The ids of all built-in tasks."""
+    return list(_core.list_tasks())
+
+
+def _default_num_threads(num_envs: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, num_envs))
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def make(
+    task_id: str,
+    num_envs: int,
+    *,
+    num_threads: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    max_snapshots: int | None = None,
+    **task_kwargs: Any,
+) -> EnvPool:
+    """Create a pool of ``num_envs`` copies of ``task_id``.
+
+    Args:
+        task_id: one of :func:`list_tasks`.
+        num_envs: number of environment copies.
+        num_threads: threads that step the pool, the caller's included.
+            ``None`` uses one per available core (at most ``num_envs``).
+            Results never depend on it.
+        seed: env ``i`` draws from the stream ``(seed, i)``.
+        batch_size: for the asynchronous ``send``/``recv`` API; ``None`` means
+            ``num_envs`` (synchronous stepping).
+        max_snapshots: cap on live snapshots; ``None`` means no cap.
+        **task_kwargs: task parameters (see the task's docs); an unknown key
+            raises ``TypeError`` naming it.
+    """
+    if not isinstance(task_id, str):
+        raise TypeError(f"task_id must be a str, got {type(task_id).__name__}")
+    num_envs = _check_int("num_envs", num_envs, 1, 2**31 - 1)
+    num_threads = (
+        _default_num_threads(num_envs)
+        if num_threads is None
+        else _check_int("num_threads", num_threads, 1, 1024)
+    )
+    seed = _check_int("seed", seed, 0, 2**64 - 1)
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 1, num_envs)
+        if batch_size != num_envs:
+            raise NotImplementedError("asynchronous pools (batch_size < num_envs) are not built yet")
+    cap = (
+        np.iinfo(np.int64).max
+        if max_snapshots is None
+        else _check_int("max_snapshots", max_snapshots, 0)
+    )
+    core = _core.make(task_id, num_envs, num_threads, seed, cap, dict(task_kwargs))
+    return EnvPool(core, max_snapshots)
+
+
+class EnvPool:
+    """``num_envs`` copies of one task, stepped together. Build with :func:`make`.
+
+    Observations are ``dict[str, np.ndarray]`` with a leading ``num_envs``
+    dimension; see the module docstring for how long returned views stay
+    valid.
+    """
+
+    def __init__(self, core: Any, max_snapshots: int | None) -> None:
+        self._core = core
+        self._max_snapshots = max_snapshots
+        self._obs = core.obs
+        self._step_result = core.step_result
+        self._spec = Spec(
+            task_id=core.task_id,
+            fields={f[0]: FieldSpec._from_core(*f) for f in core.obs_fields},
+            num_actions=core.num_actions,
+            instance_fields={f[0]: FieldSpec._from_core(*f) for f in core.instance_fields},
+        )
+        _OPEN_POOLS.add(self)
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def task_id(self) -> str:
+        return self._spec.task_id
+
+    @property
+    def num_envs(self) -> int:
+        return self._core.num_envs
+
+    @property
+    def num_threads(self) -> int:
+        return self._core.num_threads
+
+    @property
+    def spec(self) -> Spec:
+        return self._spec
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    @property
+    def single_observation_space(self):
+        """A ``gymnasium.spaces.Dict`` of one env's observation fields."""
+        from gymnasium import spaces
+
+        return spaces.Dict({name: f.to_space() for name, f in self._spec.fields.items()})
+
+    @property
+    def single_action_space(self):
+        """``gymnasium.spaces.Discrete(num_actions)``."""
+        from gymnasium import spaces
+
+        return spaces.Discrete(self._spec.num_actions)
+
+    # ---------------------------------------------------------- live envs
+    def reset(
+        self,
+        *,
+        seed: int | list[int] | np.ndarray | None = None,
+        env_ids: Any = None,
+        instances: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start new episodes.
+
+        Args:
+            seed: ``None`` continues each env's random stream; an int ``s``
+                restarts env ``i`` on the stream ``(s, i)``; a sequence gives
+                one seed per reset env.
+            env_ids: which envs to reset (default: all).
+            instances: problem instances to load instead of random ones, as
+                arrays with one row per reset env (see ``spec.instance_fields``).
+
+        Returns:
+            ``(obs, info)``. With ``env_ids=None`` ``obs`` holds views of the
+            full batch; otherwise owned arrays of the reset rows, and
+            ``info["env_id"]`` lists them.
+        """
+        ids = None if env_ids is None else _as_index_array(env_ids, "env_ids")
+        k = self.num_envs if ids is None else len(ids)
+        seeds = self._seeds(seed, k, ids)
+        arrays = None if instances is None else self._instance_arrays(instances, k)
+        self._core.reset(ids, seeds, arrays)
+        if ids is None:
+            return self._obs, {}
+        return {n: v[ids] for n, v in self._obs.items()}, {"env_id": ids}
+
+    def step(self, actions: np.ndarray, *, copy: bool = False):
+        """Step every env once with ``actions`` (integer array, ``[num_envs]``).
+
+        Returns ``(obs, reward, terminated, truncated, info)``. Where an episode
+        ended (``terminated | truncated``), ``obs`` already holds the first
+        observation of the next episode, ``info["final_obs"]`` the last
+        observation of the finished one, and ``info["episode_return"]`` /
+        ``info["episode_length"]`` its totals; in other rows those info arrays
+        hold 0 (totals) or stale data (``final_obs``).
+
+        The arrays are views of engine memory, rewritten in place by the next
+        call; ``copy=True`` returns owned copies instead.
+        """
+        result = self._core.step(actions)
+        if copy:
+            return _deep_copy(result)
+        return result
+
+    # ----------------------------------------------------------- snapshots
+    @property
+    def max_snapshots(self) -> int | None:
+        return self._max_snapshots
+
+    @property
+    def snapshot_count(self) -> int:
+        """Number of live snapshot ids."""
+        return self._core.snapshot_count
+
+    @property
+    def snapshot_bytes(self) -> int:
+        """Bytes held by live snapshots."""
+        return self._core.snapshot_bytes
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of one snapshot record (task state, RNG, counters, totals)."""
+        return self._core.state_bytes
+
+    def snapshot(self, env_ids: Any = None) -> np.ndarray:
+        """Copy the live states of ``env_ids`` (default: all) into the store.
+
+        Returns one int64 state id per env. Raises
+        :class:`SnapshotCapacityError` (and stores nothing) when the copies
+        would exceed ``max_snapshots``.
+        """
+        return self._core.snapshot(None if env_ids is None else _as_index_array(env_ids, "env_ids"))
+
+    def restore(self, state_ids: Any, env_ids: Any = None) -> dict[str, np.ndarray]:
+        """Make live envs continue from stored states; the ids stay valid.
+
+        ``env_ids=None`` restores env ``i`` from ``state_ids[i]`` for every env.
+        Several envs may restore the same id. Returns the restored envs'
+        observations (views of the full batch when ``env_ids`` is None).
+        """
+        ids = None if env_ids is None else _as_index_array(env_ids, "env_ids")
+        self._core.restore(state_ids, ids)
+        if ids is None:
+            return self._obs
+        return {n: v[ids] for n, v in self._obs.items()}
+
+    def simulate(self, state_ids: Any, actions: Any):
+        """Step *copies* of stored states, one action each, on the pool's threads.
+
+        The input ids stay valid. There is no auto-reset: a state that has
+        already ended is absorbing (reward 0, its flags repeated, obs
+        unchanged). Returns ``(obs, reward, terminated, truncated,
+        new_state_ids)``; the arrays are views rewritten by the next
+        ``simulate``. Release the new ids when done with them.
+        """
+        return self._core.simulate(state_ids, actions)
+
+    def release(self, state_ids: Any, *, missing_ok: bool = False) -> None:
+        """Free stored states. Duplicates in one call are fine. An id that is
+        not live raises ``KeyError`` naming it, unless ``missing_ok``."""
+        self._core.release(state_ids, bool(missing_ok))
+
+    # -------------------------------------------------------------- misc
+    def render(self, env_id: int = 0) -> str:
+        """A text picture of one env's current state."""
+        return self._core.render(_check_int("env_id", env_id, 0, self.num_envs - 1))
+
+    def close(self) -> None:
+        """Stop and join the worker threads. Idempotent. Later calls that
+        step or touch snapshots raise ``RuntimeError``; views stay readable."""
+        self._core.close()
+        _OPEN_POOLS.discard(self)
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"num_threads={self.num_threads}"
+        return f"EnvPool({self.task_id!r}, num_envs={self.num_envs}, {state})"
+
+    # ------------------------------------------------------------ helpers
+    def _seeds(self, seed: Any, k: int, ids: np.ndarray | None) -> list[int] | None:
+        if seed is None:
+            return None
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            return [_check_int("seed", seed, 0, 2**64 - 1)] * k
+        seeds = list(np.asarray(seed).reshape(-1)) if isinstance(seed, np.ndarray) else list(seed)
+        if len(seeds) != k:
+            raise ValueError(f"got {len(seeds)} seeds for {k} envs")
+        return [_check_int("seed", s, 0, 2**64 - 1) for s in seeds]
+
+    def _instance_arrays(self, instances: Any, k: int) -> dict[str, np.ndarray]:
+        fields = self._spec.instance_fields
+        if not fields:
+            raise ValueError(f"{self.task_id} does not accept instances")
+        if not isinstance(instances, dict):
+            raise TypeError("instances must be a dict of arrays")
+        unknown = sorted(set(instances) - set(fields))
+        if unknown:
+            raise KeyError(f"unknown instance field {unknown[0]!r}; expected {sorted(fields)}")
+        missing = sorted(set(fields) - set(instances))
+        if missing:
+            raise ValueError(f"instances is missing field {missing[0]!r}")
+        out = {}
+        for name, f in fields.items():
+            arr = np.asarray(instances[name])
+            want = (k, *f.shape)
+            if arr.shape != want:
+                raise ValueError(f"instance field {name!r} must have shape {want}, got {arr.shape}")
+            kind, target = arr.dtype.kind, f.dtype.kind
+            if target == "b" and kind != "b":
+                raise TypeError(f"instance field {name!r} must be bool, got {arr.dtype}")
+            if target in "iu" and kind not in "iu":
+                raise TypeError(f"instance field {name!r} must be integer, got {arr.dtype}")
+            if target == "f" and kind not in "iuf":
+                raise TypeError(f"instance field {name!r} must be numeric, got {arr.dtype}")
+            if target == "f" and not np.isfinite(arr).all():
+                raise ValueError(f"instance field {name!r} contains NaN or infinity")
+            if target in "iu" and arr.size:
+                info = np.iinfo(f.dtype)
+                if arr.min() < info.min or arr.max() > info.max:
+                    raise ValueError(f"instance field {name!r} has values outside {f.dtype}")
+            out[name] = np.ascontiguousarray(arr, dtype=f.dtype)
+        return out
+
+
+def _as_index_array(ids: Any, name: str) -> np.ndarray:
+    arr = np.asarray(ids)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be a 1-D array of env indices, got a scalar")
+    if arr.size == 0:
+        return np.zeros(0, np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray(...)")
+    return arr.astype(np.int64, copy=False)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_deep_copy(v) for v in value)
+    return value
