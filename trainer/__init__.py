@@ -1,0 +1,17 @@
+"""trainer: a PyTorch PPO trainer for pyenvpool tasks, and the ``pyenvpool-train`` command.
+
+It uses pyenvpool only through its public API. Modules, in the order data
+flows through them:
+
+* ``config``        -- dataclasses, embedded per-task YAML defaults, merging;
+* ``envs``          -- training pool with per-episode seeding (exact resume);
+* ``networks``      -- actor-critic networks per observation layout;
+* ``distributions`` -- masked categorical;
+* ``storage``       -- preallocated rollout tensors;
+* ``ppo``           -- rollout, GAE, clipped update;
+* ``evaluate``      -- separate evaluation pool with per-env quotas;
+* ``checkpoint``    -- atomic checkpoints, pointers, retention;
+* ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
+* ``train``         -- the loop that ties them together;
+* ``cli``           -- the click command.
+"""

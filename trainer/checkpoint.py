@@ -1,0 +1,165 @@
+"""Checkpoints: atomic step directories, pointers, retention, safe loading.
+
+Layout inside a run directory::
+
+    checkpoints/
+      step_<env_steps>/     model.pt, optimizer.pt, state.pt, metadata.json
+      latest -> step_<N>    symlink to the newest checkpoint
+      best   -> step_<M>    symlink to the best evaluated one
+
+A step directory is written under a temporary name and renamed into place, so
+a reader never sees a half-written checkpoint; the pointers are replaced
+atomically too. ``prune`` deletes only this run's oldest ``step_*``
+directories and never the one ``best`` or ``latest`` points to. Files are read
+back with ``torch.load(weights_only=True)``: tensors and plain data only,
+never arbitrary pickled objects. ``check_compatible`` refuses a checkpoint
+from another task or another architecture with a message that says which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+FORMAT_VERSION = 1
+FILES = ("model", "optimizer", "state")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit this run."""
+
+
+def step_name(env_steps: int) -> str:
+    return f"step_{env_steps}"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(folder: Path, env_steps: int, payload: dict[str, Any], metadata: dict[str, Any]) -> Path:
+    """Write ``payload`` (``model``, ``optimizer``, ``state``) and ``metadata``
+    to ``folder/step_<env_steps>`` atomically; point ``latest`` at it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / step_name(env_steps)
+    tmp = folder / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for name in FILES:
+            torch.save(payload[name], tmp / f"{name}.pt")
+        meta = {"format": FORMAT_VERSION, "env_steps": env_steps, **metadata}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        for child in tmp.iterdir():
+            _fsync(child)
+        if final.exists():  # re-saved after a resume: swap the old one out
+            old = folder / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, final)
+        _fsync(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    set_pointer(folder, "latest", final)
+    return final
+
+
+def set_pointer(folder: Path, name: str, target: Path) -> None:
+    """Atomically make ``folder/name`` a relative symlink to ``target``."""
+    tmp = folder / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+    os.symlink(target.name, tmp)
+    os.replace(tmp, folder / name)
+
+
+def pointer(folder: Path, name: str) -> Optional[Path]:
+    """Where ``folder/name`` points, or None."""
+    link = folder / name
+    if not link.is_symlink() and not link.exists():
+        return None
+    target = link.resolve()
+    return target if target.is_dir() else None
+
+
+def step_dirs(folder: Path) -> list[Path]:
+    """This run's complete step checkpoints, oldest first."""
+    if not folder.is_dir():
+        return []
+    dirs = [p for p in folder.iterdir() if p.name.startswith("step_") and p.name[5:].isdigit() and p.is_dir()]
+    return sorted(dirs, key=lambda p: int(p.name[5:]))
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete the oldest step checkpoints of this run beyond ``keep`` (0: keep all),
+    sparing the ``best`` and ``latest`` targets. Returns what was deleted."""
+    if keep <= 0:
+        return []
+    protected = {p for p in (pointer(folder, "best"), pointer(folder, "latest")) if p is not None}
+    candidates = [p for p in step_dirs(folder) if p.resolve() not in protected]
+    doomed = candidates[: max(len(candidates) - keep, 0)]
+    for path in doomed:
+        shutil.rmtree(path)
+    return doomed
+
+
+def find(path: str | Path) -> Path:
+    """The checkpoint directory that ``path`` names: a step directory, a pointer,
+    a run's ``checkpoints`` folder or a run directory (both meaning ``latest``)."""
+    path = Path(path)
+    for candidate in (path, path / "latest", path / "checkpoints" / "latest"):
+        if (candidate / "metadata.json").is_file():
+            return candidate.resolve()
+    raise CheckpointError(f"no checkpoint at {str(path)!r} (expected a step_<N> directory or a run directory)")
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint: ``{"path", "metadata", "model", "optimizer", "state"}``."""
+    folder = find(path)
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"unreadable checkpoint metadata in {folder}: {e}") from None
+    if metadata.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{folder} has checkpoint format {metadata.get('format')}, expected {FORMAT_VERSION}")
+    out: dict[str, Any] = {"path": folder, "metadata": metadata}
+    for name in FILES:
+        try:
+            out[name] = torch.load(folder / f"{name}.pt", map_location=device, weights_only=True)
+        except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
+            raise CheckpointError(f"cannot read {folder / (name + '.pt')}: {e}") from None
+    return out
+
+
+def check_compatible(metadata: dict[str, Any], task: str, algo: str, architecture: dict[str, Any]) -> None:
+    """Refuse a checkpoint trained on another task, algorithm or architecture."""
+    if metadata.get("task") != task:
+        raise CheckpointError(
+            f"checkpoint was trained on task {metadata.get('task')!r}, but this run is {task!r}"
+        )
+    if metadata.get("algo") != algo:
+        raise CheckpointError(f"checkpoint was trained with --algo {metadata.get('algo')}, not {algo}")
+    saved = metadata.get("architecture", {})
+    if saved != architecture:
+        diffs = []
+        for section in sorted(set(saved) | set(architecture)):
+            a, b = saved.get(section), architecture.get(section)
+            if isinstance(a, dict) and isinstance(b, dict):
+                for key in sorted(set(a) | set(b)):
+                    if a.get(key) != b.get(key):
+                        diffs.append(f"{section}.{key}: checkpoint {a.get(key)!r}, this run {b.get(key)!r}")
+            elif a != b:
+                diffs.append(f"{section}: checkpoint {a!r}, this run {b!r}")
+        raise CheckpointError(
+            "checkpoint architecture does not match this run (" + "; ".join(diffs) + ")"
+        )

@@ -1,0 +1,259 @@
+"""``pyenvpool-train``: train, resume, fork or evaluate from the shell.
+
+    pyenvpool-train --task BinPack-v0                       # embedded defaults of the task
+    pyenvpool-train --task Maze-v0 --config my.yaml --num-envs 256 --seed 3
+    pyenvpool-train --resume runs/<run> [--total-steps N]   # exact continuation
+    pyenvpool-train --fork runs/<run>/checkpoints/best --learning-rate 1e-4
+    pyenvpool-train --evaluate runs/<run>/checkpoints/best --eval-episodes 1000 --render 3
+
+Every config field is a kebab-case flag whose help is the field's docstring
+(``trainer.config``). Flags given explicitly override ``--config``, which
+overrides the task's embedded defaults. Heavy imports (torch) happen only once
+there is work to do, so ``--help`` and config errors are instant.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin
+
+import click
+
+from trainer.config import (
+    ConfigError,
+    Config,
+    apply,
+    dump,
+    embedded_tasks,
+    finalize,
+    leaf_fields,
+    resolve,
+)
+
+EVALUATE_FLAGS = {"eval_episodes", "eval_num_envs", "eval_seed", "device", "torch_threads", "env_threads"}
+
+
+def _metavar(typ: Any) -> str:
+    origin = get_origin(typ)
+    if origin is Union:
+        return _metavar(next(a for a in get_args(typ) if a is not type(None)))
+    if origin is list:
+        return "N,N,..."
+    if origin is dict:
+        return "MAPPING"
+    return {int: "INT", float: "FLOAT", str: "TEXT"}.get(typ, "VALUE")
+
+
+def _config_options() -> list[click.Option]:
+    """One flag per config field; defaults are None so 'given' is 'not None'."""
+    options = []
+    for info in leaf_fields().values():
+        section = f"[{info.section}] " if info.section else ""
+        default = "null" if info.default is None else info.default
+        shown = f" (default: {default})" if default != "" else ""
+        help_text = f"{section}{info.help}{shown}"
+        if info.type is bool:
+            options.append(click.Option([f"{info.flag}/--no-{info.flag[2:]}", info.name], default=None, help=help_text))
+        else:
+            options.append(click.Option([info.flag, info.name], default=None, metavar=_metavar(info.type), help=help_text))
+    return options
+
+
+def _run_dir(runs_root: str, config: Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_root) / f"{config.task}-{config.algo}-seed{config.seed}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    last = summary["last_eval"]
+    lines = [
+        f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, {summary['updates']} updates, "
+        f"train {summary['train_time']:.1f} s, wall {summary['wall_time']:.1f} s",
+    ]
+    if last:
+        lines.append(f"last evaluation: mean return {last['mean_return']:.4g} over {last['episodes']} episodes")
+    if summary["best_return"] is not None:
+        lines.append(f"best evaluation: {summary['best_return']:.4g} at {summary['best_env_steps']:,} steps")
+    lines.append(f"run directory: {summary['run_dir']}")
+    if summary["stop_reason"] in ("interrupted", "paused"):
+        lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
+    click.echo("\n".join(lines))
+
+
+def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
+    import torch
+
+    from trainer import checkpoint
+    from trainer.evaluate import Evaluator, greedy_policy
+    from trainer.networks import architecture_record, build_agent
+    from trainer.train import select_device
+
+    source = checkpoint.load(path)
+    config = finalize(apply(Config(), source["metadata"]["config"], f"{path} metadata"))
+    config = finalize(apply(config, {k: v for k, v in flags.items()}, "the command line"))
+    torch.set_num_threads(config.torch_threads)
+    device = select_device(config.device)
+    evaluator = Evaluator(
+        config.task, min(config.eval_num_envs, config.eval_episodes), config.eval_seed,
+        config.task_kwargs, config.env_threads,
+    )
+    try:
+        checkpoint.check_compatible(
+            source["metadata"], config.task, config.algo, architecture_record(evaluator.pool.spec, config.network)
+        )
+        agent = build_agent(evaluator.pool.spec, config.network).to(device)
+        agent.load_state_dict(source["model"])
+        policy = greedy_policy(agent, device)
+        result = evaluator.run(policy, config.eval_episodes)
+        meta = source["metadata"]
+        click.echo(f"checkpoint {source['path']} ({meta['task']}, {meta['env_steps']:,} env steps)")
+        click.echo(
+            f"{result['episodes']} episodes (greedy, eval seed {config.eval_seed}): "
+            f"return mean {result['mean_return']:.4f} min {result['min_return']:.4f} "
+            f"max {result['max_return']:.4f} std {result['std_return']:.4f}"
+        )
+        click.echo(
+            f"length mean {result['episode_length_mean']:.2f} min {result['episode_length_min']} "
+            f"max {result['episode_length_max']}"
+        )
+        if "volume_utilization" in result:
+            click.echo(f"volume utilisation {result['volume_utilization']:.4f}")
+        if "success_rate" in result:
+            click.echo(f"success rate {result['success_rate']:.4f}")
+        for i, picture in enumerate(evaluator.render_final_states(policy, render) if render else []):
+            click.echo(f"\n--- final state of evaluation episode {i} ---\n{picture}")
+    finally:
+        evaluator.close()
+
+
+def _main(
+    config_file: Optional[str],
+    resume: Optional[str],
+    fork: Optional[str],
+    evaluate: Optional[str],
+    render: int,
+    run_dir: Optional[str],
+    runs_root: str,
+    progress: Optional[bool],
+    print_config: bool,
+    **fields: Any,
+) -> None:
+    flags = {name: value for name, value in fields.items() if value is not None}
+    modes = [name for name, value in (("--resume", resume), ("--fork", fork), ("--evaluate", evaluate)) if value]
+    if len(modes) > 1:
+        raise click.UsageError(f"{' and '.join(modes)} cannot be combined")
+    try:
+        if evaluate:
+            extra = sorted(set(flags) - EVALUATE_FLAGS)
+            if extra or config_file:
+                bad = "--config" if config_file else "--" + extra[0].replace("_", "-")
+                raise click.UsageError(
+                    f"{bad} does not apply to --evaluate (it takes "
+                    + ", ".join("--" + f.replace("_", "-") for f in sorted(EVALUATE_FLAGS)) + ", --render)"
+                )
+            _evaluate(evaluate, flags, render)
+            return
+        if render:
+            raise click.UsageError("--render applies only to --evaluate")
+        if resume:
+            extra = sorted(set(flags) - {"total_steps"})
+            if extra or config_file or run_dir:
+                bad = "--config" if config_file else "--run-dir" if run_dir else "--" + extra[0].replace("_", "-")
+                raise click.UsageError(
+                    f"--resume continues a run exactly, so {bad} cannot change; only --total-steps may. "
+                    f"To train on with other settings use --fork {resume}/checkpoints/latest"
+                )
+            from trainer.train import Trainer, load_run_config
+
+            if print_config:
+                click.echo(dump(load_run_config(Path(resume))), nl=False)
+                return
+            trainer = Trainer.resume(Path(resume), flags.get("total_steps"), progress=progress)
+        else:
+            source = None
+            if fork:
+                from trainer import checkpoint
+
+                source = checkpoint.load(fork)
+                config = resolve(flags=flags, config_file=config_file, base=source["metadata"]["config"])
+            else:
+                config = resolve(flags=flags, config_file=config_file)
+            if print_config:
+                click.echo(dump(config), nl=False)
+                return
+            import pyenvpool
+
+            if config.task not in pyenvpool.list_tasks():
+                raise ConfigError(
+                    f"task: unknown task {config.task!r}; known: {', '.join(pyenvpool.list_tasks())}"
+                )
+            from trainer.train import Trainer
+
+            path = Path(run_dir) if run_dir else _run_dir(runs_root, config)
+            if source is not None:
+                trainer = Trainer.fork(source, config, path, progress=progress)
+            else:
+                trainer = Trainer.new(config, path, progress=progress)
+        click.echo(f"run directory: {trainer.run_dir}")
+        try:
+            summary = trainer.run()
+        finally:
+            trainer.close()
+        _print_summary(summary)
+        if summary["stop_reason"] == "interrupted":
+            sys.exit(130)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        from trainer.checkpoint import CheckpointError
+        from trainer.train import RunError
+
+        if isinstance(e, (CheckpointError, RunError)) or type(e).__module__.startswith("pyenvpool"):
+            raise click.ClickException(str(e)) from None
+        raise
+
+
+def _build_command() -> click.Command:
+    params = [
+        click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False),
+                     help="YAML config file; overrides the task's embedded defaults."),
+        click.Option(["--resume"], type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
+                     help="Continue a run exactly from its latest checkpoint (only --total-steps may change)."),
+        click.Option(["--fork"], type=click.Path(exists=True), metavar="CHECKPOINT",
+                     help="Start a new run from a checkpoint's weights and optimizer, with any config changes."),
+        click.Option(["--evaluate"], type=click.Path(exists=True), metavar="CHECKPOINT",
+                     help="Evaluate a checkpoint (greedy) over --eval-episodes and print the results."),
+        click.Option(["--render"], type=int, default=0, metavar="K",
+                     help="With --evaluate: also print the final state of the first K episodes."),
+        click.Option(["--run-dir"], type=click.Path(file_okay=False),
+                     help="Directory of this run (default: <runs-root>/<task>-<algo>-seed<S>-<time>)."),
+        click.Option(["--runs-root"], default="runs", show_default=True, help="Parent of new run directories."),
+        click.Option(["--progress/--no-progress"], default=None,
+                     help="Show the progress bar (default: when stdout is a terminal)."),
+        click.Option(["--print-config"], is_flag=True, help="Print the resolved config as YAML and exit."),
+        *_config_options(),
+    ]
+    return click.Command(
+        "pyenvpool-train",
+        callback=_main,
+        params=params,
+        help=(
+            "Train an agent on a pyenvpool task with PPO.\n\n"
+            "Config precedence: built-in defaults < the task's embedded YAML < --config FILE < flags. "
+            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}."
+        ),
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    )
+
+
+main = _build_command()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,468 @@
+"""Training configuration: dataclasses, embedded per-task defaults, and merging.
+
+Precedence, lowest first:
+
+1. the dataclass defaults below;
+2. the task's embedded YAML, ``trainer/configs/<task>.yaml``, shipped in the package;
+3. the user's ``--config`` YAML file;
+4. explicit command-line flags (the field names in kebab-case: ``--learning-rate``).
+
+Every field has a default and a one-line docstring, and that docstring is the
+flag's ``--help`` text. The YAML layout mirrors the dataclasses: top-level keys
+for the run, and one mapping per section (``network:``, ``ppo:``). Flags are
+flat, so a field name is unique across sections. A key that names no field is
+an error that names it and suggests close matches. A resolved config is a
+complete, frozen record of a run: ``config.yaml`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import functools
+import inspect
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or flag is invalid; the message names the key."""
+
+
+@dataclass
+class NetworkConfig:
+    """Which network the agent uses and its size. ``auto`` picks by task."""
+
+    architecture: str = "auto"
+    """Network family: auto (by task), mlp, maze_cnn or binpack_attention."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
+    activation: str = "tanh"
+    """Activation of the MLP layers: tanh or relu."""
+    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 8])
+    """Output channels of the 3x3 convolutions of maze_cnn."""
+    num_layers: int = 2
+    """Attention layers of binpack_attention (each: 2 self- and 2 cross-attention blocks)."""
+    num_heads: int = 8
+    """Attention heads of binpack_attention."""
+    key_size: int = 16
+    """Size of one attention head; the model width is num_heads * key_size."""
+    shared_torso: bool = False
+    """Actor and critic share one torso (maze_cnn, binpack_attention) instead of two."""
+
+
+@dataclass
+class PPOConfig:
+    """Proximal Policy Optimisation (Schulman et al. 2017), CleanRL vocabulary."""
+
+    learning_rate: float = 2.5e-4
+    """Adam learning rate (at the start, when annealed)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    update_epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per pass; num_envs * num_steps must be divisible by it."""
+    gae_lambda: float = 0.95
+    """Lambda of generalised advantage estimation."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+    clip_coef: float = 0.2
+    """Clipping range of the policy ratio."""
+    clip_vloss: bool = True
+    """Clip the value loss around the old values, as PPO2 does."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Clip the global gradient norm to this."""
+    target_kl: Optional[float] = None
+    """Stop an update's epochs early once the approximate KL exceeds this (null: never)."""
+
+
+@dataclass
+class Config:
+    """Everything that determines a training run."""
+
+    task: str = ""
+    """Task id, one of pyenvpool.list_tasks()."""
+    algo: str = "ppo"
+    """Training algorithm."""
+    seed: int = 1
+    """Seed of the network init, the action sampling and the training envs."""
+    total_steps: int = 1_000_000
+    """Environment steps to train for, rounded up to whole updates."""
+    num_envs: int = 64
+    """Parallel training environments."""
+    num_steps: int = 128
+    """Rollout length: steps per environment between updates."""
+    gamma: float = 0.99
+    """Discount factor."""
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Task parameters passed to pyenvpool.make (a YAML/JSON mapping on the command line)."""
+    env_threads: int = 0
+    """Engine worker threads; 0 picks one per core. Results never depend on it."""
+    device: str = "auto"
+    """Torch device: auto, cpu, cuda or cuda:N."""
+    torch_threads: int = 1
+    """CPU threads for PyTorch; a seeded CPU run is bit-reproducible for a fixed count."""
+    eval_interval: int = 100_000
+    """Environment steps between greedy evaluations; 0 evaluates only at the end."""
+    eval_episodes: int = 100
+    """Episodes per evaluation (split evenly over the evaluation envs)."""
+    eval_num_envs: int = 100
+    """Environments in the separate evaluation pool."""
+    eval_seed: int = 1_000_000
+    """Seed of the evaluation pool: every evaluation replays the same held-out episodes."""
+    target_return: Optional[float] = None
+    """Stop training once an evaluation's mean return reaches this (null: never)."""
+    checkpoint_interval: int = 500_000
+    """Environment steps between checkpoints; 0 checkpoints only at the end."""
+    keep_checkpoints: int = 3
+    """Step checkpoints kept in this run, besides the best; 0 keeps all."""
+    console_interval: float = 10.0
+    """Seconds between console dashboard lines (evaluations are always printed)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files when tensorboard is installed."""
+    plot: bool = True
+    """Draw learning_curve.png: after evaluations (at most every 30 s) and at the end."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    """The network (a section)."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO settings (a section; used when algo is ppo)."""
+
+
+# Algorithms and their settings section. Adding one (SPO) means a dataclass,
+# a field on Config named after it, and an entry here.
+ALGORITHM_SECTIONS = {"ppo": "ppo"}
+ARCHITECTURES = ("mlp", "maze_cnn", "binpack_attention")
+DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_cnn", "BinPack-v0": "binpack_attention"}
+SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig}
+
+
+# ----------------------------------------------------------------- field facts
+@functools.lru_cache(maxsize=None)
+def field_docs(cls: type) -> dict[str, str]:
+    """The one-line docstring under each field of a dataclass, read from its source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = following.value.value.strip()
+    return docs
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One settable leaf of the config: where it lives, its type, default and help."""
+
+    name: str
+    section: Optional[str]
+    type: Any
+    default: Any
+    help: str
+
+    @property
+    def path(self) -> str:
+        return self.name if self.section is None else f"{self.section}.{self.name}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@functools.lru_cache(maxsize=None)
+def leaf_fields() -> dict[str, FieldInfo]:
+    """Every leaf field of Config, by its (unique) name."""
+    out: dict[str, FieldInfo] = {}
+    for section, cls in [(None, Config), *SECTIONS.items()]:
+        hints = get_type_hints(cls)
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in SECTIONS and section is None:
+                continue
+            assert f.name not in out, f"config field name {f.name!r} is not unique"
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            out[f.name] = FieldInfo(f.name, section, hints[f.name], default, docs.get(f.name, ""))
+    return out
+
+
+# ------------------------------------------------------------------ coercion
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def coerce(key: str, value: Any, typ: Any) -> Any:
+    """Convert ``value`` (from YAML or the command line) to ``typ``, or raise ConfigError."""
+    origin, args = get_origin(typ), get_args(typ)
+    if origin is Union:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        return coerce(key, value, next(a for a in args if a is not type(None)))
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                return value.strip().lower() in _TRUE
+            raise TypeError
+        if typ is int:
+            if isinstance(value, bool):
+                raise TypeError
+            if isinstance(value, str):
+                value = value.strip().replace("_", "")
+                value = int(value) if value.lstrip("+-").isdigit() else float(value)
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise TypeError
+                value = int(value)
+            if not isinstance(value, int):
+                raise TypeError
+            return value
+        if typ is float:
+            if isinstance(value, bool):
+                raise TypeError
+            value = float(value)
+            if math.isnan(value):
+                raise TypeError
+            return value
+        if typ is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if origin is list:
+            if isinstance(value, str):
+                value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise TypeError
+            return [coerce(key, v, args[0]) for v in value]
+        if origin is dict:
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.strip() else {}
+            if not isinstance(value, dict):
+                raise TypeError
+            return dict(value)
+    except (TypeError, ValueError, yaml.YAMLError):
+        pass
+    else:
+        raise AssertionError(f"unsupported config type {typ}")
+    raise ConfigError(f"{key}: expected {_type_name(typ)}, got {value!r}")
+
+
+def _type_name(typ: Any) -> str:
+    origin, args = get_origin(typ), get_args(typ)
+    if origin is Union:
+        return _type_name(next(a for a in args if a is not type(None))) + " or null"
+    if origin is list:
+        return f"a list of {_type_name(args[0])}"
+    if origin is dict:
+        return "a mapping"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[typ]
+
+
+def suggest(key: str, candidates: list[str]) -> str:
+    """' (did you mean X?)' for close matches of ``key``, or ''."""
+    matches = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+def _unknown_key_error(key: str, where: str, section: Optional[str]) -> ConfigError:
+    fields = leaf_fields()
+    if section is None:
+        here = [f.name for f in fields.values() if f.section is None] + list(SECTIONS)
+    else:
+        here = [f.name for f in fields.values() if f.section == section]
+    # Also offer the right section for a key that lives elsewhere.
+    elsewhere = [f.path for f in fields.values()]
+    hint = suggest(key, here) or suggest(key, elsewhere) or suggest(key.split(".")[-1], elsewhere)
+    name = key if section is None else f"{section}.{key}"
+    return ConfigError(f"unknown config key {name!r} in {where}{hint}")
+
+
+# ------------------------------------------------------------------- merging
+def to_dict(config: Config) -> dict[str, Any]:
+    """The nested plain-data form of a config (what config.yaml holds)."""
+    data = dataclasses.asdict(config)
+    for algo, section in ALGORITHM_SECTIONS.items():  # drop other algorithms' sections
+        if algo != config.algo:
+            data.pop(section, None)
+    return data
+
+
+def apply(config: Config, data: dict[str, Any], where: str) -> Config:
+    """A copy of ``config`` with the nested mapping ``data`` applied (YAML layout)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
+    config = dataclasses.replace(
+        config, **{name: dataclasses.replace(getattr(config, name)) for name in SECTIONS}
+    )
+    fields = leaf_fields()
+    for key, value in data.items():
+        key = str(key)
+        if key in SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} in {where} must be a mapping, got {value!r}")
+            target = getattr(config, key)
+            for sub, sub_value in value.items():
+                info = fields.get(str(sub))
+                if info is None or info.section != key:
+                    raise _unknown_key_error(str(sub), where, key)
+                setattr(target, info.name, coerce(info.path, sub_value, info.type))
+            continue
+        info = fields.get(key)
+        if info is None or info.section is not None:
+            raise _unknown_key_error(key, where, None)
+        setattr(config, key, coerce(key, value, info.type))
+    return config
+
+
+def apply_flags(config: Config, flags: dict[str, Any]) -> Config:
+    """Apply flat ``{field_name: value}`` overrides (from the command line)."""
+    fields = leaf_fields()
+    nested: dict[str, Any] = {}
+    for name, value in flags.items():
+        info = fields.get(name)
+        if info is None:
+            raise ConfigError(f"unknown option --{name.replace('_', '-')}" + suggest(name, list(fields)))
+        if info.section is None:
+            nested[name] = value
+        else:
+            nested.setdefault(info.section, {})[name] = value
+    return apply(config, nested, "the command line")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a config file with ``yaml.safe_load``; an empty file is an empty mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of config keys")
+    return data
+
+
+def task_defaults(task: str) -> dict[str, Any]:
+    """The embedded default config of ``task`` (empty when the package ships none)."""
+    resource = resources.files("trainer") / "configs" / f"{task}.yaml"
+    if not resource.is_file():
+        return {}
+    return yaml.safe_load(resource.read_text()) or {}
+
+
+def embedded_tasks() -> list[str]:
+    """Tasks with an embedded default config."""
+    folder = resources.files("trainer") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve(
+    *,
+    flags: Optional[dict[str, Any]] = None,
+    config_file: Optional[str | Path] = None,
+    base: Optional[dict[str, Any]] = None,
+) -> Config:
+    """Build the config of a run: defaults < task YAML < ``config_file`` < ``flags``.
+
+    ``base`` (a resolved config mapping, e.g. a checkpoint's) replaces the
+    defaults and the task YAML; forks use it.
+    """
+    flags = dict(flags or {})
+    user = load_yaml(config_file) if config_file is not None else {}
+    if base is not None:
+        config = apply(Config(), base, "the base config")
+    else:
+        task = flags.get("task") or user.get("task")
+        if not task:
+            raise ConfigError("no task given: pass --task (e.g. --task CartPole-v1) or set task in --config")
+        config = apply(Config(), task_defaults(str(task)), f"the embedded defaults of {task}")
+    if user:
+        config = apply(config, user, str(config_file))
+    config = apply_flags(config, flags)
+    return finalize(config)
+
+
+def finalize(config: Config) -> Config:
+    """Resolve ``auto`` choices that depend on the task, then validate."""
+    if config.network.architecture == "auto":
+        config.network.architecture = DEFAULT_ARCHITECTURE.get(config.task, "mlp")
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Raise ConfigError naming the first inconsistent setting."""
+    if not config.task:
+        raise ConfigError("task: no task given")
+    if config.algo not in ALGORITHM_SECTIONS:
+        raise ConfigError(f"algo: unknown algorithm {config.algo!r}; known: {sorted(ALGORITHM_SECTIONS)}")
+    positive = ["total_steps", "num_envs", "num_steps", "torch_threads", "eval_episodes", "eval_num_envs"]
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
+    for name in ["env_threads", "eval_interval", "checkpoint_interval", "keep_checkpoints", "seed", "eval_seed"]:
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{name}: must be >= 0, got {getattr(config, name)}")
+    if not 0.0 <= config.gamma <= 1.0:
+        raise ConfigError(f"gamma: must be in [0, 1], got {config.gamma}")
+    device = config.device
+    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {device!r}")
+    net = config.network
+    if net.architecture not in ARCHITECTURES:
+        raise ConfigError(
+            f"architecture: unknown {net.architecture!r}; known: auto, {', '.join(ARCHITECTURES)}"
+            + suggest(net.architecture, list(ARCHITECTURES))
+        )
+    if net.activation not in ("tanh", "relu"):
+        raise ConfigError(f"activation: expected tanh or relu, got {net.activation!r}")
+    for name in ["num_layers", "num_heads", "key_size"]:
+        if getattr(net, name) < 1:
+            raise ConfigError(f"{name}: must be >= 1, got {getattr(net, name)}")
+    if any(h < 1 for h in net.hidden_sizes + net.conv_channels):
+        raise ConfigError("hidden_sizes and conv_channels must be positive")
+    if config.algo == "ppo":
+        ppo = config.ppo
+        batch = config.num_envs * config.num_steps
+        if ppo.num_minibatches < 1 or batch % ppo.num_minibatches:
+            raise ConfigError(
+                f"num_minibatches: num_envs * num_steps = {batch} is not divisible by {ppo.num_minibatches}"
+            )
+        if ppo.update_epochs < 1:
+            raise ConfigError(f"update_epochs: must be >= 1, got {ppo.update_epochs}")
+        if ppo.learning_rate <= 0:
+            raise ConfigError(f"learning_rate: must be > 0, got {ppo.learning_rate}")
+        if not 0.0 <= ppo.gae_lambda <= 1.0:
+            raise ConfigError(f"gae_lambda: must be in [0, 1], got {ppo.gae_lambda}")
+
+
+def dump(config: Config) -> str:
+    """The YAML text of a resolved config, sections last."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=None)

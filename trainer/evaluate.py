@@ -1,0 +1,135 @@
+"""Evaluation on a separate pool, with per-env episode quotas.
+
+Protocol (contract section 4): the evaluation pool is reset with a fixed seed
+before every evaluation, so each one plays the same held-out episodes; the
+policy is greedy for PPO. ``num_episodes`` are split into per-env quotas
+(``num_episodes // E`` each, one more for the first ``num_episodes % E``) and
+an env's episodes beyond its quota are not counted, so short episodes are not
+over-represented. Episodes are recorded in a fixed order (by step, then env),
+so results are deterministic for a deterministic policy.
+
+Tasks add their own summary numbers: BinPack-v0's return is the final volume
+utilisation, Maze-v0's is 1 exactly when the target was reached.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+import pyenvpool
+from trainer.distributions import MaskedCategorical
+
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+TASK_METRICS: dict[str, Callable[[np.ndarray], dict[str, float]]] = {
+    "BinPack-v0": lambda returns: {"volume_utilization": float(returns.mean())},
+    "Maze-v0": lambda returns: {"success_rate": float((returns > 0).mean())},
+}
+
+
+def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
+    """Act with the most likely legal action of ``agent``'s policy."""
+
+    @torch.no_grad()
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        tensors = {name: torch.from_numpy(view).to(device) for name, view in obs.items()}
+        logits = agent.logits(tensors)
+        return MaskedCategorical(logits, tensors.get("action_mask")).mode().cpu().numpy()
+
+    return act
+
+
+def summarize(task: str, returns: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
+    """The evaluator's numbers for finished episodes' returns and lengths."""
+    if returns.size == 0:
+        return {"episodes": 0}
+    out = {
+        "episodes": int(returns.size),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "min_return": float(returns.min()),
+        "max_return": float(returns.max()),
+        "episode_length_mean": float(lengths.mean()),
+        "episode_length_min": int(lengths.min()),
+        "episode_length_max": int(lengths.max()),
+    }
+    if task in TASK_METRICS:
+        out.update(TASK_METRICS[task](returns))
+    return out
+
+
+class Evaluator:
+    """A pool of ``num_envs`` envs that plays fixed episodes with a given policy."""
+
+    def __init__(
+        self,
+        task: str,
+        num_envs: int,
+        seed: int,
+        task_kwargs: Optional[dict[str, Any]] = None,
+        num_threads: Optional[int] = None,
+    ) -> None:
+        self.task, self.seed = task, seed
+        self.task_kwargs = dict(task_kwargs or {})
+        self.pool = pyenvpool.make(task, num_envs, num_threads=num_threads or None, seed=seed, **self.task_kwargs)
+
+    def run(self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000) -> dict[str, float]:
+        """Play ``num_episodes`` quota-limited episodes; at most ``max_steps`` pool steps."""
+        start = time.perf_counter()
+        num_envs = self.pool.num_envs
+        quota = np.full(num_envs, num_episodes // num_envs, np.int64)
+        quota[: num_episodes % num_envs] += 1
+        counted = np.zeros(num_envs, np.int64)
+        returns: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        obs, _ = self.pool.reset(seed=self.seed)
+        for _ in range(max_steps):
+            if (counted >= quota).all():
+                break
+            obs, _, terminated, truncated, info = self.pool.step(policy(obs))
+            done = terminated | truncated
+            if done.any():
+                rows = np.flatnonzero(done & (counted < quota))
+                returns.append(info["episode_return"][rows].astype(np.float64))
+                lengths.append(info["episode_length"][rows].astype(np.int64))
+                counted[done] += 1
+        result = summarize(
+            self.task,
+            np.concatenate(returns) if returns else np.zeros(0),
+            np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+        )
+        result["duration"] = time.perf_counter() - start
+        return result
+
+    def render_final_states(self, policy: Policy, count: int) -> list[str]:
+        """Text pictures of the last state of the first ``count`` evaluation episodes.
+
+        The live pool auto-resets, so these episodes are played on snapshot
+        copies (``simulate`` does not reset) and each final state is restored
+        into a live env to be rendered.
+        """
+        count = min(count, self.pool.num_envs)
+        env_ids = np.arange(count)
+        obs, _ = self.pool.reset(seed=self.seed)
+        obs = {name: view[:count].copy() for name, view in obs.items()}
+        states = self.pool.snapshot(env_ids)
+        done = np.zeros(count, bool)
+        try:
+            while not done.all():
+                obs, _, terminated, truncated, new_states = self.pool.simulate(states, policy(obs))
+                obs = {name: view.copy() for name, view in obs.items()}
+                done |= terminated | truncated
+                self.pool.release(states)
+                states = new_states
+            self.pool.restore(states, env_ids)
+        finally:
+            self.pool.release(states, missing_ok=True)
+        return [self.pool.render(i) for i in range(count)]
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,290 @@
+"""Actor-critic networks, one family per kind of observation.
+
+Every agent maps an observation dict (``name -> tensor [B, *field_shape]``, in
+the task's dtypes, exactly as the pool produced it) to ``(logits [B, A],
+value [B])``. Masking illegal actions is the distribution's job
+(``distributions.MaskedCategorical``); an agent may *also* read
+``action_mask`` as an input, as the BinPack network does for cross-attention.
+
+* ``mlp`` -- CleanRL's agent: separate actor and critic MLPs over all
+  observation fields flattened (CartPole-v1, and any small vector task).
+* ``maze_cnn`` -- Jumanji's Maze A2C network: 3x3 convolutions over a
+  walls / agent / target grid, the normalised step count appended, MLP heads.
+* ``binpack_attention`` -- Jumanji's BinPack A2C network: EMS and item
+  encoders, per layer self-attention within each set and EMS<->item
+  cross-attention masked by the action mask, bilinear EMS x item logits, and a
+  value head over masked sums of both sets.
+
+Layers use orthogonal initialisation (gain sqrt(2)) with zero biases; the
+policy output is initialised with a small gain (0.01) and the value output with
+gain 1, as in "The 37 implementation details of PPO".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainer.config import NetworkConfig
+
+Observation = dict[str, torch.Tensor]
+
+
+def layer_init(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    """Orthogonal weights scaled by ``std``, constant bias."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(sizes: list[int], activation: str, out_std: float) -> nn.Sequential:
+    """Linear layers of ``sizes``, activations between them, none after the last."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(layer_init(nn.Linear(a, b), out_std if last else math.sqrt(2)))
+        if not last:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class MLPAgent(nn.Module):
+    """Separate actor and critic MLPs over all observation fields, flattened."""
+
+    def __init__(self, spec: Any, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.inputs = [name for name in spec.fields if name != "action_mask"]
+        obs_dim = sum(math.prod(spec.fields[name].shape) for name in self.inputs)
+        self.actor = mlp([obs_dim, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([obs_dim, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+
+    def features(self, obs: Observation) -> torch.Tensor:
+        parts = [obs[name].reshape(obs[name].shape[0], -1) for name in self.inputs]
+        x = parts[0] if len(parts) == 1 else torch.cat([p.float() for p in parts], dim=-1)
+        return x.float()
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.features(obs)
+        return self.actor(x), self.critic(x).squeeze(-1)
+
+    def logits(self, obs: Observation) -> torch.Tensor:
+        return self.actor(self.features(obs))
+
+    def get_value(self, obs: Observation) -> torch.Tensor:
+        return self.critic(self.features(obs)).squeeze(-1)
+
+
+class MazeCNNAgent(nn.Module):
+    """Convolutions over [walls, agent, target] planes plus the step count."""
+
+    def __init__(self, spec: Any, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.height, self.width = spec.fields["walls"].shape
+        high = float(spec.fields["step_count"].high) if "step_count" in spec.fields else 0.0
+        # Normalise the step count by the step limit when the spec bounds it.
+        self.step_scale = high if 0 < high < 1e6 else 100.0
+        self.shared = cfg.shared_torso
+        embed = cfg.conv_channels[-1] * self.height * self.width + 1
+        self.actor_torso = self._torso(cfg.conv_channels)
+        self.critic_torso = None if self.shared else self._torso(cfg.conv_channels)
+        self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+
+    @staticmethod
+    def _torso(channels: list[int]) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for a, b in zip([3, *channels], channels):
+            layers += [layer_init(nn.Conv2d(a, b, 3, padding=1)), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Flatten())
+
+    def planes(self, obs: Observation) -> torch.Tensor:
+        """[B, 3, H, W]: walls, a one-hot of the agent, a one-hot of the target."""
+        walls = obs["walls"].float()
+        batch = walls.shape[0]
+
+        def one_hot(position: torch.Tensor) -> torch.Tensor:
+            index = (position[:, 0] * self.width + position[:, 1]).long().unsqueeze(1)
+            flat = torch.zeros(batch, self.height * self.width, device=walls.device)
+            return flat.scatter_(1, index, 1.0).view(batch, self.height, self.width)
+
+        agent, target = one_hot(obs["agent_position"]), one_hot(obs["target_position"])
+        return torch.stack([walls, agent, target], dim=1)
+
+    def _embed(self, torso: nn.Module, planes: torch.Tensor, obs: Observation) -> torch.Tensor:
+        steps = obs["step_count"].reshape(-1, 1).float() / self.step_scale
+        return torch.cat([torso(planes), steps], dim=-1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        planes = self.planes(obs)
+        actor_in = self._embed(self.actor_torso, planes, obs)
+        critic_in = actor_in if self.shared else self._embed(self.critic_torso, planes, obs)
+        return self.actor(actor_in), self.critic(critic_in).squeeze(-1)
+
+    def logits(self, obs: Observation) -> torch.Tensor:
+        return self.actor(self._embed(self.actor_torso, self.planes(obs), obs))
+
+    def get_value(self, obs: Observation) -> torch.Tensor:
+        torso = self.actor_torso if self.shared else self.critic_torso
+        return self.critic(self._embed(torso, self.planes(obs), obs)).squeeze(-1)
+
+
+# ------------------------------------------------------------------ BinPack
+_MASKED = -1e9  # additive attention bias; a fully masked row attends uniformly, like Haiku
+
+
+def attention_bias(mask: torch.Tensor) -> torch.Tensor:
+    """[B, Tq, Tk] bool (True = may attend) -> additive bias [B, 1, Tq, Tk]."""
+    bias = torch.zeros(mask.shape, device=mask.device)
+    return bias.masked_fill_(~mask, _MASKED).unsqueeze(1)
+
+
+class TransformerBlock(nn.Module):
+    """Post-LayerNorm block, as Jumanji's: LN(q + MHA(q, kv)), then LN(h + MLP(h))."""
+
+    def __init__(self, model_size: int, num_heads: int, key_size: int, mlp_sizes: list[int]) -> None:
+        super().__init__()
+        self.num_heads, self.key_size = num_heads, key_size
+        inner = num_heads * key_size
+        self.query = layer_init(nn.Linear(model_size, inner), 1.0)
+        self.key = layer_init(nn.Linear(model_size, inner), 1.0)
+        self.value = layer_init(nn.Linear(model_size, inner), 1.0)
+        self.out = layer_init(nn.Linear(inner, model_size), 1.0)
+        self.norm1 = nn.LayerNorm(model_size)
+        sizes = [model_size, *mlp_sizes, model_size]
+        self.mlp = nn.Sequential(
+            *[m for a, b in zip(sizes, sizes[1:]) for m in (layer_init(nn.Linear(a, b)), nn.ReLU())]
+        )
+        self.norm2 = nn.LayerNorm(model_size)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], x.shape[1], self.num_heads, self.key_size).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._heads(self.query(query)), self._heads(self.key(keys)), self._heads(self.value(keys))
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        attended = attended.transpose(1, 2).reshape(query.shape[0], query.shape[1], -1)
+        h = self.norm1(query + self.out(attended))
+        return self.norm2(h + self.mlp(h))
+
+
+class BinPackTorso(nn.Module):
+    """EMS and item encoders followed by ``num_layers`` rounds of four attention blocks."""
+
+    def __init__(self, cfg: NetworkConfig, model_size: int) -> None:
+        super().__init__()
+        self.ems_encoder = layer_init(nn.Linear(6, model_size))
+        self.item_encoder = layer_init(nn.Linear(3, model_size))
+
+        def block() -> TransformerBlock:
+            return TransformerBlock(model_size, cfg.num_heads, cfg.key_size, cfg.hidden_sizes)
+
+        self.layers = nn.ModuleList(
+            nn.ModuleDict(
+                {"ems_self": block(), "items_self": block(), "ems_items": block(), "items_ems": block()}
+            )
+            for _ in range(cfg.num_layers)
+        )
+
+    def forward(self, obs: Observation, biases: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        ems = self.ems_encoder(obs["ems"].float())
+        items = self.item_encoder(obs["items"].float())
+        for layer in self.layers:
+            ems = layer["ems_self"](ems, ems, biases["ems_self"])
+            items = layer["items_self"](items, items, biases["items_self"])
+            new_ems = layer["ems_items"](ems, items, biases["ems_items"])
+            items = layer["items_ems"](items, ems, biases["items_ems"])
+            ems = new_ems
+        return ems, items
+
+
+class BinPackAgent(nn.Module):
+    """Jumanji's BinPack A2C network; action ``a = ems_index * num_items + item_index``."""
+
+    def __init__(self, spec: Any, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.num_ems = spec.fields["ems"].shape[0]
+        self.num_items = spec.fields["items"].shape[0]
+        assert spec.num_actions == self.num_ems * self.num_items, "BinPack action layout mismatch"
+        model_size = cfg.num_heads * cfg.key_size
+        self.shared = cfg.shared_torso
+        self.actor_torso = BinPackTorso(cfg, model_size)
+        self.critic_torso = None if self.shared else BinPackTorso(cfg, model_size)
+        # Small gains on both bilinear factors give a near-uniform initial policy.
+        self.policy_ems = layer_init(nn.Linear(model_size, model_size), 0.1)
+        self.policy_items = layer_init(nn.Linear(model_size, model_size), 0.1)
+        self.critic = nn.Sequential(
+            layer_init(nn.Linear(2 * model_size, model_size)),
+            nn.ReLU(),
+            layer_init(nn.Linear(model_size, 1), 1.0),
+        )
+
+    def biases(self, obs: Observation) -> dict[str, torch.Tensor]:
+        ems_mask = obs["ems_mask"].bool()
+        items_mask = obs["items_mask"].bool() & ~obs["items_placed"].bool()
+        action_mask = obs["action_mask"].bool().view(-1, self.num_ems, self.num_items)
+        return {
+            "ems_self": attention_bias(ems_mask.unsqueeze(2) & ems_mask.unsqueeze(1)),
+            "items_self": attention_bias(items_mask.unsqueeze(2) & items_mask.unsqueeze(1)),
+            "ems_items": attention_bias(action_mask),
+            "items_ems": attention_bias(action_mask.transpose(1, 2)),
+        }
+
+    def _value(self, ems: torch.Tensor, items: torch.Tensor, obs: Observation) -> torch.Tensor:
+        ems_mask = obs["ems_mask"].unsqueeze(-1).float()
+        items_mask = (obs["items_mask"].bool() & ~obs["items_placed"].bool()).unsqueeze(-1).float()
+        pooled = torch.cat([(ems * ems_mask).sum(1), (items * items_mask).sum(1)], dim=-1)
+        return self.critic(pooled).squeeze(-1)
+
+    def _logits(self, ems: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        logits = torch.einsum("bek,bik->bei", self.policy_ems(ems), self.policy_items(items))
+        return logits.reshape(logits.shape[0], -1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        biases = self.biases(obs)
+        ems, items = self.actor_torso(obs, biases)
+        logits = self._logits(ems, items)
+        if not self.shared:
+            ems, items = self.critic_torso(obs, biases)
+        return logits, self._value(ems, items, obs)
+
+    def logits(self, obs: Observation) -> torch.Tensor:
+        return self._logits(*self.actor_torso(obs, self.biases(obs)))
+
+    def get_value(self, obs: Observation) -> torch.Tensor:
+        torso = self.actor_torso if self.shared else self.critic_torso
+        ems, items = torso(obs, self.biases(obs))
+        return self._value(ems, items, obs)
+
+
+AGENTS = {"mlp": MLPAgent, "maze_cnn": MazeCNNAgent, "binpack_attention": BinPackAgent}
+REQUIRED_FIELDS = {
+    "mlp": (),
+    "maze_cnn": ("walls", "agent_position", "target_position", "step_count"),
+    "binpack_attention": ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask"),
+}
+
+
+def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
+    """The agent for a pool ``spec`` (``pyenvpool.Spec``) and a resolved network config."""
+    missing = [f for f in REQUIRED_FIELDS[cfg.architecture] if f not in spec.fields]
+    if missing:
+        raise ValueError(
+            f"architecture {cfg.architecture!r} needs observation fields {missing}, "
+            f"which {spec.task_id} does not have; pick another --architecture"
+        )
+    return AGENTS[cfg.architecture](spec, cfg)
+
+
+def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
+    """What a checkpoint must match to be loadable: the network config and the I/O shapes."""
+    return {
+        "network": dataclasses.asdict(cfg),
+        "observation": {name: list(f.shape) for name, f in spec.fields.items()},
+        "num_actions": int(spec.num_actions),
+    }

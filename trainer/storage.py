@@ -1,0 +1,75 @@
+"""Preallocated rollout storage, and the one place engine output is copied in.
+
+The pool returns NumPy *views* of engine memory that the next ``step`` or
+``reset`` rewrites, so everything a rollout keeps is copied into tensors
+allocated once, here. ``copy_obs`` is the only function that reads observation
+views into storage: switching to an ``out=`` step API that writes straight into
+these tensors is a change to that function alone.
+
+Layout (T = num_steps, N = num_envs): ``obs[t]`` is the observation the policy
+acted on at step t, and ``obs[T]`` the one after the last step (for
+bootstrapping). Row ``t`` of ``rewards``, ``terminated`` and ``truncated`` is
+the outcome of ``actions[t]``; ``final_values[t]`` holds V(final_obs) on rows
+where that step truncated an episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+Observation = dict[str, torch.Tensor]
+
+
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype)).dtype
+
+
+def copy_obs(dst: Observation, src: dict[str, np.ndarray]) -> None:
+    """Copy engine observation views ``src`` into the preallocated tensors ``dst``."""
+    for name, tensor in dst.items():
+        tensor.copy_(torch.from_numpy(src[name]))
+
+
+def empty_obs(spec: Any, leading: tuple[int, ...], device: torch.device) -> Observation:
+    """Zeroed observation tensors ``[*leading, *field_shape]`` in the fields' dtypes."""
+    return {
+        name: torch.zeros((*leading, *f.shape), dtype=torch_dtype(f.dtype), device=device)
+        for name, f in spec.fields.items()
+    }
+
+
+class RolloutStorage:
+    """One rollout of ``num_steps`` x ``num_envs`` transitions, reused every update."""
+
+    def __init__(self, spec: Any, num_steps: int, num_envs: int, device: torch.device) -> None:
+        shape = (num_steps, num_envs)
+        self.num_steps, self.num_envs = num_steps, num_envs
+        self.obs = empty_obs(spec, (num_steps + 1, num_envs), device)
+        self.actions = torch.zeros(shape, dtype=torch.long, device=device)
+        self.logprobs = torch.zeros(shape, device=device)
+        self.values = torch.zeros((num_steps + 1, num_envs), device=device)
+        self.rewards = torch.zeros(shape, device=device)
+        self.terminated = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.truncated = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.final_values = torch.zeros(shape, device=device)
+        self.advantages = torch.zeros(shape, device=device)
+        self.returns = torch.zeros(shape, device=device)
+
+    def next_values(self) -> torch.Tensor:
+        """V of the state each step led to: V(obs[t+1]), or V(final_obs) where truncated."""
+        return torch.where(self.truncated, self.final_values, self.values[1:])
+
+    def flat(self) -> dict[str, Any]:
+        """The rollout as ``[T * N, ...]`` views, for minibatching."""
+        n = self.num_steps * self.num_envs
+        return {
+            "obs": {name: t[:-1].reshape(n, *t.shape[2:]) for name, t in self.obs.items()},
+            "actions": self.actions.reshape(n),
+            "logprobs": self.logprobs.reshape(n),
+            "values": self.values[:-1].reshape(n),
+            "advantages": self.advantages.reshape(n),
+            "returns": self.returns.reshape(n),
+        }
