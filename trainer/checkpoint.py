@@ -23,7 +23,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -83,7 +83,7 @@ def set_pointer(folder: Path, name: str, target: Path) -> None:
     os.replace(tmp, folder / name)
 
 
-def pointer(folder: Path, name: str) -> Optional[Path]:
+def pointer(folder: Path, name: str) -> Path | None:
     """Where ``folder/name`` points, or None."""
     link = folder / name
     if not link.is_symlink() and not link.exists():
@@ -96,7 +96,11 @@ def step_dirs(folder: Path) -> list[Path]:
     """This run's complete step checkpoints, oldest first."""
     if not folder.is_dir():
         return []
-    dirs = [p for p in folder.iterdir() if p.name.startswith("step_") and p.name[5:].isdigit() and p.is_dir()]
+    dirs = [
+        p
+        for p in folder.iterdir()
+        if p.name.startswith("step_") and p.name[5:].isdigit() and p.is_dir()
+    ]
     return sorted(dirs, key=lambda p: int(p.name[5:]))
 
 
@@ -120,7 +124,9 @@ def find(path: str | Path) -> Path:
     for candidate in (path, path / "latest", path / "checkpoints" / "latest"):
         if (candidate / "metadata.json").is_file():
             return candidate.resolve()
-    raise CheckpointError(f"no checkpoint at {str(path)!r} (expected a step_<N> directory or a run directory)")
+    raise CheckpointError(
+        f"no checkpoint at {str(path)!r} (expected a step_<N> directory or a run directory)"
+    )
 
 
 def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -131,7 +137,9 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]
     except (OSError, ValueError) as e:
         raise CheckpointError(f"unreadable checkpoint metadata in {folder}: {e}") from None
     if metadata.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{folder} has checkpoint format {metadata.get('format')}, expected {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{folder} has checkpoint format {metadata.get('format')}, expected {FORMAT_VERSION}"
+        )
     out: dict[str, Any] = {"path": folder, "metadata": metadata}
     for name in FILES:
         try:
@@ -141,14 +149,18 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]
     return out
 
 
-def check_compatible(metadata: dict[str, Any], task: str, algo: str, architecture: dict[str, Any]) -> None:
+def check_compatible(
+    metadata: dict[str, Any], task: str, algo: str, architecture: dict[str, Any]
+) -> None:
     """Refuse a checkpoint trained on another task, algorithm or architecture."""
     if metadata.get("task") != task:
         raise CheckpointError(
             f"checkpoint was trained on task {metadata.get('task')!r}, but this run is {task!r}"
         )
     if metadata.get("algo") != algo:
-        raise CheckpointError(f"checkpoint was trained with --algo {metadata.get('algo')}, not {algo}")
+        raise CheckpointError(
+            f"checkpoint was trained with --algo {metadata.get('algo')}, not {algo}"
+        )
     saved = metadata.get("architecture", {})
     if saved != architecture:
         diffs = []
@@ -157,7 +169,9 @@ def check_compatible(metadata: dict[str, Any], task: str, algo: str, architectur
             if isinstance(a, dict) and isinstance(b, dict):
                 for key in sorted(set(a) | set(b)):
                     if a.get(key) != b.get(key):
-                        diffs.append(f"{section}.{key}: checkpoint {a.get(key)!r}, this run {b.get(key)!r}")
+                        diffs.append(
+                            f"{section}.{key}: checkpoint {a.get(key)!r}, this run {b.get(key)!r}"
+                        )
             elif a != b:
                 diffs.append(f"{section}: checkpoint {a!r}, this run {b!r}")
         raise CheckpointError(

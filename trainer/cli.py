@@ -17,13 +17,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 import click
 
 from trainer.config import (
-    ConfigError,
     Config,
+    ConfigError,
     apply,
     dump,
     embedded_tasks,
@@ -32,7 +32,14 @@ from trainer.config import (
     resolve,
 )
 
-EVALUATE_FLAGS = {"eval_episodes", "eval_num_envs", "eval_seed", "device", "torch_threads", "env_threads"}
+EVALUATE_FLAGS = {
+    "eval_episodes",
+    "eval_num_envs",
+    "eval_seed",
+    "device",
+    "torch_threads",
+    "env_threads",
+}
 
 
 def _metavar(typ: Any) -> str:
@@ -55,9 +62,20 @@ def _config_options() -> list[click.Option]:
         shown = f" (default: {default})" if default != "" else ""
         help_text = f"{section}{info.help}{shown}"
         if info.type is bool:
-            options.append(click.Option([f"{info.flag}/--no-{info.flag[2:]}", info.name], default=None, help=help_text))
+            options.append(
+                click.Option(
+                    [f"{info.flag}/--no-{info.flag[2:]}", info.name], default=None, help=help_text
+                )
+            )
         else:
-            options.append(click.Option([info.flag, info.name], default=None, metavar=_metavar(info.type), help=help_text))
+            options.append(
+                click.Option(
+                    [info.flag, info.name],
+                    default=None,
+                    metavar=_metavar(info.type),
+                    help=help_text,
+                )
+            )
     return options
 
 
@@ -74,13 +92,19 @@ def _run_dir(runs_root: str, config: Config) -> Path:
 def _print_summary(summary: dict[str, Any]) -> None:
     last = summary["last_eval"]
     lines = [
-        f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, {summary['updates']} updates, "
+        f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, "
+        f"{summary['updates']} updates, "
         f"train {summary['train_time']:.1f} s, wall {summary['wall_time']:.1f} s",
     ]
     if last:
-        lines.append(f"last evaluation: mean return {last['mean_return']:.4g} over {last['episodes']} episodes")
+        lines.append(
+            f"last evaluation: mean return {last['mean_return']:.4g} "
+            f"over {last['episodes']} episodes"
+        )
     if summary["best_return"] is not None:
-        lines.append(f"best evaluation: {summary['best_return']:.4g} at {summary['best_env_steps']:,} steps")
+        lines.append(
+            f"best evaluation: {summary['best_return']:.4g} at {summary['best_env_steps']:,} steps"
+        )
     lines.append(f"run directory: {summary['run_dir']}")
     if summary["stop_reason"] in ("interrupted", "paused"):
         lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
@@ -101,12 +125,18 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
     torch.set_num_threads(config.torch_threads)
     device = select_device(config.device)
     evaluator = Evaluator(
-        config.task, min(config.eval_num_envs, config.eval_episodes), config.eval_seed,
-        config.task_kwargs, config.env_threads,
+        config.task,
+        min(config.eval_num_envs, config.eval_episodes),
+        config.eval_seed,
+        config.task_kwargs,
+        config.env_threads,
     )
     try:
         checkpoint.check_compatible(
-            source["metadata"], config.task, config.algo, architecture_record(evaluator.pool.spec, config.network)
+            source["metadata"],
+            config.task,
+            config.algo,
+            architecture_record(evaluator.pool.spec, config.network),
         )
         agent = build_agent(evaluator.pool.spec, config.network).to(device)
         agent.load_state_dict(source["model"])
@@ -127,26 +157,32 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
             click.echo(f"volume utilisation {result['volume_utilization']:.4f}")
         if "success_rate" in result:
             click.echo(f"success rate {result['success_rate']:.4f}")
-        for i, picture in enumerate(evaluator.render_final_states(policy, render) if render else []):
+        for i, picture in enumerate(
+            evaluator.render_final_states(policy, render) if render else []
+        ):
             click.echo(f"\n--- final state of evaluation episode {i} ---\n{picture}")
     finally:
         evaluator.close()
 
 
 def _main(
-    config_file: Optional[str],
-    resume: Optional[str],
-    fork: Optional[str],
-    evaluate: Optional[str],
+    config_file: str | None,
+    resume: str | None,
+    fork: str | None,
+    evaluate: str | None,
     render: int,
-    run_dir: Optional[str],
+    run_dir: str | None,
     runs_root: str,
-    progress: Optional[bool],
+    progress: bool | None,
     print_config: bool,
     **fields: Any,
 ) -> None:
     flags = {name: value for name, value in fields.items() if value is not None}
-    modes = [name for name, value in (("--resume", resume), ("--fork", fork), ("--evaluate", evaluate)) if value]
+    modes = [
+        name
+        for name, value in (("--resume", resume), ("--fork", fork), ("--evaluate", evaluate))
+        if value
+    ]
     if len(modes) > 1:
         raise click.UsageError(f"{' and '.join(modes)} cannot be combined")
     try:
@@ -156,7 +192,8 @@ def _main(
                 bad = "--config" if config_file else "--" + extra[0].replace("_", "-")
                 raise click.UsageError(
                     f"{bad} does not apply to --evaluate (it takes "
-                    + ", ".join("--" + f.replace("_", "-") for f in sorted(EVALUATE_FLAGS)) + ", --render)"
+                    + ", ".join("--" + f.replace("_", "-") for f in sorted(EVALUATE_FLAGS))
+                    + ", --render)"
                 )
             _evaluate(evaluate, flags, render)
             return
@@ -165,9 +202,16 @@ def _main(
         if resume:
             extra = sorted(set(flags) - {"total_steps"})
             if extra or config_file or run_dir:
-                bad = "--config" if config_file else "--run-dir" if run_dir else "--" + extra[0].replace("_", "-")
+                bad = (
+                    "--config"
+                    if config_file
+                    else "--run-dir"
+                    if run_dir
+                    else "--" + extra[0].replace("_", "-")
+                )
                 raise click.UsageError(
-                    f"--resume continues a run exactly, so {bad} cannot change; only --total-steps may. "
+                    f"--resume continues a run exactly, so {bad} cannot change; "
+                    "only --total-steps may. "
                     f"To train on with other settings use --fork {resume}/checkpoints/latest"
                 )
             from trainer.train import Trainer, load_run_config
@@ -182,7 +226,9 @@ def _main(
                 from trainer import checkpoint
 
                 source = checkpoint.load(fork)
-                config = resolve(flags=flags, config_file=config_file, base=source["metadata"]["config"])
+                config = resolve(
+                    flags=flags, config_file=config_file, base=source["metadata"]["config"]
+                )
             else:
                 config = resolve(flags=flags, config_file=config_file)
             if print_config:
@@ -192,7 +238,8 @@ def _main(
 
             if config.task not in pyenvpool.list_tasks():
                 raise ConfigError(
-                    f"task: unknown task {config.task!r}; known: {', '.join(pyenvpool.list_tasks())}"
+                    f"task: unknown task {config.task!r}; "
+                    f"known: {', '.join(pyenvpool.list_tasks())}"
                 )
             from trainer.train import Trainer
 
@@ -222,22 +269,55 @@ def _main(
 
 def _build_command() -> click.Command:
     params = [
-        click.Option(["--config", "config_file"], type=click.Path(exists=True, dir_okay=False),
-                     help="YAML config file; overrides the task's embedded defaults."),
-        click.Option(["--resume"], type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
-                     help="Continue a run exactly from its latest checkpoint (only --total-steps may change)."),
-        click.Option(["--fork"], type=click.Path(exists=True), metavar="CHECKPOINT",
-                     help="Start a new run from a checkpoint's weights and optimizer, with any config changes."),
-        click.Option(["--evaluate"], type=click.Path(exists=True), metavar="CHECKPOINT",
-                     help="Evaluate a checkpoint (greedy) over --eval-episodes and print the results."),
-        click.Option(["--render"], type=int, default=0, metavar="K",
-                     help="With --evaluate: also print the final state of the first K episodes."),
-        click.Option(["--run-dir"], type=click.Path(file_okay=False),
-                     help="Directory of this run (default: <runs-root>/<task>-<algo>-seed<S>-<time>)."),
-        click.Option(["--runs-root"], default="runs", show_default=True, help="Parent of new run directories."),
-        click.Option(["--progress/--no-progress"], default=None,
-                     help="Show the progress bar (default: when stdout is a terminal)."),
-        click.Option(["--print-config"], is_flag=True, help="Print the resolved config as YAML and exit."),
+        click.Option(
+            ["--config", "config_file"],
+            type=click.Path(exists=True, dir_okay=False),
+            help="YAML config file; overrides the task's embedded defaults.",
+        ),
+        click.Option(
+            ["--resume"],
+            type=click.Path(exists=True, file_okay=False),
+            metavar="RUN_DIR",
+            help="Continue a run exactly from its latest checkpoint (only the budget may change).",
+        ),
+        click.Option(
+            ["--fork"],
+            type=click.Path(exists=True),
+            metavar="CHECKPOINT",
+            help="Start a new run from a checkpoint's weights and optimizer, with new settings.",
+        ),
+        click.Option(
+            ["--evaluate"],
+            type=click.Path(exists=True),
+            metavar="CHECKPOINT",
+            help="Evaluate a checkpoint (greedy) over --eval-episodes and print the results.",
+        ),
+        click.Option(
+            ["--render"],
+            type=int,
+            default=0,
+            metavar="K",
+            help="With --evaluate: also print the final state of the first K episodes.",
+        ),
+        click.Option(
+            ["--run-dir"],
+            type=click.Path(file_okay=False),
+            help="Directory of this run (default: <runs-root>/<task>-<algo>-seed<S>-<time>).",
+        ),
+        click.Option(
+            ["--runs-root"],
+            default="runs",
+            show_default=True,
+            help="Parent of new run directories.",
+        ),
+        click.Option(
+            ["--progress/--no-progress"],
+            default=None,
+            help="Show the progress bar (default: when stdout is a terminal).",
+        ),
+        click.Option(
+            ["--print-config"], is_flag=True, help="Print the resolved config as YAML and exit."
+        ),
         *_config_options(),
     ]
     return click.Command(
@@ -246,7 +326,8 @@ def _build_command() -> click.Command:
         params=params,
         help=(
             "Train an agent on a pyenvpool task with PPO.\n\n"
-            "Config precedence: built-in defaults < the task's embedded YAML < --config FILE < flags. "
+            "Config precedence: built-in defaults < the task's embedded YAML < --config FILE "
+            "< flags. "
             f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}."
         ),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},

@@ -150,7 +150,7 @@ SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig}
 
 
 # ----------------------------------------------------------------- field facts
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_docs(cls: type) -> dict[str, str]:
     """The one-line docstring under each field of a dataclass, read from its source."""
     tree = ast.parse(inspect.getsource(cls))
@@ -187,7 +187,7 @@ class FieldInfo:
         return "--" + self.name.replace("_", "-")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def leaf_fields() -> dict[str, FieldInfo]:
     """Every leaf field of Config, by its (unique) name."""
     out: dict[str, FieldInfo] = {}
@@ -198,7 +198,9 @@ def leaf_fields() -> dict[str, FieldInfo]:
             if f.name in SECTIONS and section is None:
                 continue
             assert f.name not in out, f"config field name {f.name!r} is not unique"
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
             out[f.name] = FieldInfo(f.name, section, hints[f.name], default, docs.get(f.name, ""))
     return out
 
@@ -343,7 +345,9 @@ def apply_flags(config: Config, flags: dict[str, Any]) -> Config:
     for name, value in flags.items():
         info = fields.get(name)
         if info is None:
-            raise ConfigError(f"unknown option --{name.replace('_', '-')}" + suggest(name, list(fields)))
+            raise ConfigError(
+                f"unknown option --{name.replace('_', '-')}" + suggest(name, list(fields))
+            )
         if info.section is None:
             nested[name] = value
         else:
@@ -401,7 +405,9 @@ def resolve(
     else:
         task = flags.get("task") or user.get("task")
         if not task:
-            raise ConfigError("no task given: pass --task (e.g. --task CartPole-v1) or set task in --config")
+            raise ConfigError(
+                "no task given: pass --task (e.g. --task CartPole-v1) or set task in --config"
+            )
         config = apply(Config(), task_defaults(str(task)), f"the embedded defaults of {task}")
     if user:
         config = apply(config, user, str(config_file))
@@ -422,18 +428,36 @@ def validate(config: Config) -> None:
     if not config.task:
         raise ConfigError("task: no task given")
     if config.algo not in ALGORITHM_SECTIONS:
-        raise ConfigError(f"algo: unknown algorithm {config.algo!r}; known: {sorted(ALGORITHM_SECTIONS)}")
-    positive = ["total_steps", "num_envs", "num_steps", "torch_threads", "eval_episodes", "eval_num_envs"]
+        raise ConfigError(
+            f"algo: unknown algorithm {config.algo!r}; known: {sorted(ALGORITHM_SECTIONS)}"
+        )
+    positive = [
+        "total_steps",
+        "num_envs",
+        "num_steps",
+        "torch_threads",
+        "eval_episodes",
+        "eval_num_envs",
+    ]
     for name in positive:
         if getattr(config, name) < 1:
             raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
-    for name in ["env_threads", "eval_interval", "checkpoint_interval", "keep_checkpoints", "seed", "eval_seed"]:
+    for name in [
+        "env_threads",
+        "eval_interval",
+        "checkpoint_interval",
+        "keep_checkpoints",
+        "seed",
+        "eval_seed",
+    ]:
         if getattr(config, name) < 0:
             raise ConfigError(f"{name}: must be >= 0, got {getattr(config, name)}")
     if not 0.0 <= config.gamma <= 1.0:
         raise ConfigError(f"gamma: must be in [0, 1], got {config.gamma}")
     device = config.device
-    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+    if not (
+        device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+    ):
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {device!r}")
     net = config.network
     if net.architecture not in ARCHITECTURES:
@@ -453,7 +477,8 @@ def validate(config: Config) -> None:
         batch = config.num_envs * config.num_steps
         if ppo.num_minibatches < 1 or batch % ppo.num_minibatches:
             raise ConfigError(
-                f"num_minibatches: num_envs * num_steps = {batch} is not divisible by {ppo.num_minibatches}"
+                f"num_minibatches: num_envs * num_steps = {batch} "
+                f"is not divisible by {ppo.num_minibatches}"
             )
         if ppo.update_epochs < 1:
             raise ConfigError(f"update_epochs: must be >= 1, got {ppo.update_epochs}")

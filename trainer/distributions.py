@@ -9,15 +9,13 @@ rather than producing NaNs.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 
 class MaskedCategorical:
     """Categorical over the last dimension of ``logits``, restricted to ``mask``."""
 
-    def __init__(self, logits: torch.Tensor, mask: Optional[torch.Tensor] = None) -> None:
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         if mask is not None:
             mask = mask.bool()
             mask = mask | ~mask.any(dim=-1, keepdim=True)
@@ -29,7 +27,7 @@ class MaskedCategorical:
     def probs(self) -> torch.Tensor:
         return self.log_probs.exp()
 
-    def sample(self, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """One action per row, drawn with ``generator`` (reproducible)."""
         flat = self.probs.reshape(-1, self.probs.shape[-1])
         actions = torch.multinomial(flat, 1, generator=generator)

@@ -22,7 +22,7 @@ and the episode totals; the caller must read them before
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,8 +55,8 @@ class TrainingEnvs:
         task: str,
         num_envs: int,
         seed: int,
-        task_kwargs: Optional[dict[str, Any]] = None,
-        num_threads: Optional[int] = None,
+        task_kwargs: dict[str, Any] | None = None,
+        num_threads: int | None = None,
     ) -> None:
         self.pool = pyenvpool.make(
             task, num_envs, num_threads=num_threads or None, seed=seed, **(task_kwargs or {})
@@ -71,7 +71,7 @@ class TrainingEnvs:
         self.obs, _ = self.pool.reset(seed=episode_seeds(seed, self.episodes))
 
     def step(self, actions: np.ndarray):
-        """Step every env; returns the pool's ``(obs, reward, terminated, truncated, info)`` views."""
+        """Step every env; returns the pool's ``(obs, reward, terminated, truncated, info)``."""
         if self.history_len.max() >= self.history.shape[1]:
             grown = np.zeros((self.num_envs, 2 * self.history.shape[1]), np.int32)
             grown[:, : self.history.shape[1]] = self.history

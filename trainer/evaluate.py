@@ -15,7 +15,7 @@ utilisation, Maze-v0's is 1 exactly when the target was reached.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -71,14 +71,18 @@ class Evaluator:
         task: str,
         num_envs: int,
         seed: int,
-        task_kwargs: Optional[dict[str, Any]] = None,
-        num_threads: Optional[int] = None,
+        task_kwargs: dict[str, Any] | None = None,
+        num_threads: int | None = None,
     ) -> None:
         self.task, self.seed = task, seed
         self.task_kwargs = dict(task_kwargs or {})
-        self.pool = pyenvpool.make(task, num_envs, num_threads=num_threads or None, seed=seed, **self.task_kwargs)
+        self.pool = pyenvpool.make(
+            task, num_envs, num_threads=num_threads or None, seed=seed, **self.task_kwargs
+        )
 
-    def run(self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000) -> dict[str, float]:
+    def run(
+        self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
+    ) -> dict[str, float]:
         """Play ``num_episodes`` quota-limited episodes; at most ``max_steps`` pool steps."""
         start = time.perf_counter()
         num_envs = self.pool.num_envs

@@ -147,7 +147,9 @@ def attention_bias(mask: torch.Tensor) -> torch.Tensor:
 class TransformerBlock(nn.Module):
     """Post-LayerNorm block, as Jumanji's: LN(q + MHA(q, kv)), then LN(h + MLP(h))."""
 
-    def __init__(self, model_size: int, num_heads: int, key_size: int, mlp_sizes: list[int]) -> None:
+    def __init__(
+        self, model_size: int, num_heads: int, key_size: int, mlp_sizes: list[int]
+    ) -> None:
         super().__init__()
         self.num_heads, self.key_size = num_heads, key_size
         inner = num_heads * key_size
@@ -166,7 +168,11 @@ class TransformerBlock(nn.Module):
         return x.view(x.shape[0], x.shape[1], self.num_heads, self.key_size).transpose(1, 2)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._heads(self.query(query)), self._heads(self.key(keys)), self._heads(self.value(keys))
+        q, k, v = (
+            self._heads(self.query(query)),
+            self._heads(self.key(keys)),
+            self._heads(self.value(keys)),
+        )
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         attended = attended.transpose(1, 2).reshape(query.shape[0], query.shape[1], -1)
         h = self.norm1(query + self.out(attended))
@@ -186,12 +192,19 @@ class BinPackTorso(nn.Module):
 
         self.layers = nn.ModuleList(
             nn.ModuleDict(
-                {"ems_self": block(), "items_self": block(), "ems_items": block(), "items_ems": block()}
+                {
+                    "ems_self": block(),
+                    "items_self": block(),
+                    "ems_items": block(),
+                    "items_ems": block(),
+                }
             )
             for _ in range(cfg.num_layers)
         )
 
-    def forward(self, obs: Observation, biases: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, obs: Observation, biases: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         ems = self.ems_encoder(obs["ems"].float())
         items = self.item_encoder(obs["items"].float())
         for layer in self.layers:

@@ -9,7 +9,8 @@ holds only tensors and numbers, so checkpoints load with ``weights_only=True``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -70,5 +71,7 @@ class Adam:
         self.lr = float(state["lr"])
         self.betas = (float(state["betas"][0]), float(state["betas"][1]))
         self.eps = float(state["eps"])
-        for mine, saved in zip(self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]):
+        for mine, saved in zip(
+            self.exp_avg + self.exp_avg_sq, state["exp_avg"] + state["exp_avg_sq"]
+        ):
             mine.copy_(saved)

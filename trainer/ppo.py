@@ -70,7 +70,9 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 class PPO:
     """One run's PPO state: the optimiser, the rollout storage and the sampling RNG."""
 
-    def __init__(self, config: Config, envs: TrainingEnvs, agent: nn.Module, device: torch.device) -> None:
+    def __init__(
+        self, config: Config, envs: TrainingEnvs, agent: nn.Module, device: torch.device
+    ) -> None:
         self.config, self.ppo = config, config.ppo
         self.envs, self.agent, self.device = envs, agent, device
         self.has_mask = "action_mask" in envs.spec.fields
@@ -138,8 +140,13 @@ class PPO:
                 if truncated.any():
                     tick = time.perf_counter()
                     rows = np.flatnonzero(truncated)
-                    final = {name: torch.from_numpy(info["final_obs"][name][rows]).to(self.device) for name in s.obs}
-                    s.final_values[t, torch.from_numpy(rows).to(self.device)] = agent.get_value(final)
+                    final = {
+                        name: torch.from_numpy(info["final_obs"][name][rows]).to(self.device)
+                        for name in s.obs
+                    }
+                    s.final_values[t, torch.from_numpy(rows).to(self.device)] = agent.get_value(
+                        final
+                    )
                     model_time += time.perf_counter() - tick
                 tock = time.perf_counter()
                 envs.start_new_episodes(done)
@@ -166,8 +173,13 @@ class PPO:
         self.optimizer.lr = lr
         with torch.no_grad():
             s.advantages[:], s.returns[:] = compute_gae(
-                s.rewards, s.values[:-1], s.next_values(), s.terminated, s.truncated,
-                self.config.gamma, ppo.gae_lambda,
+                s.rewards,
+                s.values[:-1],
+                s.next_values(),
+                s.terminated,
+                s.truncated,
+                self.config.gamma,
+                ppo.gae_lambda,
             )
         batch = s.flat()
         minibatch_size = self.batch_size // ppo.num_minibatches
@@ -191,7 +203,9 @@ class PPO:
         metrics["epochs"] = epochs
         return metrics
 
-    def _minibatch_step(self, batch: dict[str, Any], index: torch.Tensor, max_norm: float) -> torch.Tensor:
+    def _minibatch_step(
+        self, batch: dict[str, Any], index: torch.Tensor, max_norm: float
+    ) -> torch.Tensor:
         ppo = self.ppo
         obs = {name: tensor[index] for name, tensor in batch["obs"].items()}
         logits, new_values = self.agent(obs)
@@ -207,7 +221,9 @@ class PPO:
         returns, old_values = batch["returns"][index], batch["values"][index]
         if ppo.clip_vloss:
             clipped = old_values + (new_values - old_values).clamp(-ppo.clip_coef, ppo.clip_coef)
-            value_loss = 0.5 * torch.max((new_values - returns) ** 2, (clipped - returns) ** 2).mean()
+            value_loss = (
+                0.5 * torch.max((new_values - returns) ** 2, (clipped - returns) ** 2).mean()
+            )
         else:
             value_loss = 0.5 * ((new_values - returns) ** 2).mean()
         entropy = dist.entropy().mean()
@@ -220,7 +236,14 @@ class PPO:
             approx_kl = ((ratio - 1) - log_ratio).mean()
             clip_fraction = ((ratio - 1).abs() > ppo.clip_coef).float().mean()
         return torch.stack(
-            [policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl, clip_fraction, grad_norm]
+            [
+                policy_loss.detach(),
+                value_loss.detach(),
+                entropy.detach(),
+                approx_kl,
+                clip_fraction,
+                grad_norm,
+            ]
         )
 
     # -------------------------------------------------------- the seams

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 CATEGORIES = ("TRAINER", "ACTOR", "EVALUATOR", "MISC")
 PLOT_INTERVAL = 30.0  # seconds between learning-curve redraws during a run
@@ -82,7 +82,7 @@ class Telemetry:
         start_env_steps: int = 0,
         resume: bool = False,
         tensorboard: bool = True,
-        progress: Optional[bool] = None,
+        progress: bool | None = None,
         console_interval: float = 10.0,
         title: str = "",
         plot: bool = True,
@@ -95,15 +95,25 @@ class Telemetry:
         self.plotted = 0
         self.last_plot = time.monotonic()  # the first drawing waits PLOT_INTERVAL too
         history = truncate_metrics(self.path, start_env_steps) if resume else []
-        self.actor_points = [(e["env_steps"], e["mean_return"]) for e in history if e["category"] == "ACTOR" and "mean_return" in e]
-        self.eval_points = [e for e in history if e["category"] == "EVALUATOR" and "mean_return" in e]
+        self.actor_points = [
+            (e["env_steps"], e["mean_return"])
+            for e in history
+            if e["category"] == "ACTOR" and "mean_return" in e
+        ]
+        self.eval_points = [
+            e for e in history if e["category"] == "EVALUATOR" and "mean_return" in e
+        ]
         self.file = self.path.open("a" if resume else "w")
-        self.writer = self._tensorboard(start_env_steps if resume else None) if tensorboard else None
+        self.writer = (
+            self._tensorboard(start_env_steps if resume else None) if tensorboard else None
+        )
         self.last_dashboard = -math.inf
         self.last_eval = "-"
-        self.bar = _ProgressBar(total_steps, start_env_steps, title) if _want_progress(progress) else None
+        self.bar = (
+            _ProgressBar(total_steps, start_env_steps, title) if _want_progress(progress) else None
+        )
 
-    def _tensorboard(self, resume_step: Optional[int]) -> Any:
+    def _tensorboard(self, resume_step: int | None) -> Any:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional
@@ -176,7 +186,9 @@ class Telemetry:
             return
         if not force and time.monotonic() - self.last_plot < PLOT_INTERVAL:
             return
-        plot_learning_curve(self.actor_points, self.eval_points, self.run_dir / "learning_curve.png", self.title)
+        plot_learning_curve(
+            self.actor_points, self.eval_points, self.run_dir / "learning_curve.png", self.title
+        )
         self.plotted = len(self.eval_points)
         self.last_plot = time.monotonic()
 
@@ -188,7 +200,7 @@ class Telemetry:
             self.writer.close()
 
 
-def _want_progress(progress: Optional[bool]) -> bool:
+def _want_progress(progress: bool | None) -> bool:
     return sys.stdout.isatty() if progress is None else progress
 
 
@@ -196,7 +208,13 @@ class _ProgressBar:
     """A rich progress bar: env steps, steps/s, ETA and the last evaluation."""
 
     def __init__(self, total: int, completed: int, title: str) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -209,7 +227,9 @@ class _ProgressBar:
             TextColumn("eval {task.fields[last_eval]}"),
             transient=False,
         )
-        self.task = self.progress.add_task(title, total=total, completed=completed, sps="-", last_eval="-")
+        self.task = self.progress.add_task(
+            title, total=total, completed=completed, sps="-", last_eval="-"
+        )
         self.progress.start()
 
     def update(self, env_steps: int, steps_per_second: float, last_eval: str) -> None:
@@ -242,12 +262,18 @@ def plot_learning_curve(
     if actor_points:
         xs, ys = zip(*actor_points)
         by_steps.plot(xs, ys, color="tab:gray", alpha=0.7, label="training episodes (last 100)")
-    by_steps.fill_between(steps, lows, highs, color="tab:blue", alpha=0.15, label="evaluation min-max")
-    by_steps.plot(steps, means, "o-", color="tab:blue", markersize=3, label="evaluation mean (greedy)")
+    by_steps.fill_between(
+        steps, lows, highs, color="tab:blue", alpha=0.15, label="evaluation min-max"
+    )
+    by_steps.plot(
+        steps, means, "o-", color="tab:blue", markersize=3, label="evaluation mean (greedy)"
+    )
     by_steps.set_xlabel("environment steps")
     by_steps.set_ylabel("episode return")
     by_steps.legend(loc="lower right", fontsize=8)
-    by_time.plot([e["train_time"] for e in eval_events], means, "o-", color="tab:blue", markersize=3)
+    by_time.plot(
+        [e["train_time"] for e in eval_events], means, "o-", color="tab:blue", markersize=3
+    )
     by_time.set_xlabel("training wall time (s)")
     by_time.set_ylabel("evaluation mean return")
     for ax in (by_steps, by_time):

@@ -1,6 +1,6 @@
 """The training loop of one run directory: a new run, a resumed one or a fork.
 
-    trainer = Trainer.new(config, run_dir)            # or .resume(run_dir) / .fork(ckpt, config, run_dir)
+    trainer = Trainer.new(config, run_dir)   # or Trainer.resume(run_dir), Trainer.fork(...)
     summary = trainer.run()
     trainer.close()
 
@@ -30,8 +30,9 @@ import dataclasses
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -78,21 +79,30 @@ class Counters:
     wall_time: float = 0.0
     train_time: float = 0.0
     total_episodes: int = 0
-    best_return: Optional[float] = None
-    best_env_steps: Optional[int] = None
+    best_return: float | None = None
+    best_env_steps: int | None = None
 
 
 class Trainer:
     """Everything one run owns: envs, agent, algorithm, evaluator, telemetry, checkpoints."""
 
-    def __init__(self, config: Config, run_dir: Path, *, resume_from: Optional[dict[str, Any]] = None,
-                 fork_from: Optional[dict[str, Any]] = None, progress: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path,
+        *,
+        resume_from: dict[str, Any] | None = None,
+        fork_from: dict[str, Any] | None = None,
+        progress: bool | None = None,
+    ) -> None:
         self.config, self.run_dir = config, run_dir
         torch.set_num_threads(config.torch_threads)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         self.device = select_device(config.device)
-        self.envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs, config.env_threads)
+        self.envs = TrainingEnvs(
+            config.task, config.num_envs, config.seed, config.task_kwargs, config.env_threads
+        )
         self.spec = self.envs.spec
         self.architecture = architecture_record(self.spec, config.network)
         self.agent = build_agent(self.spec, config.network).to(self.device)
@@ -101,13 +111,15 @@ class Trainer:
         self.counters = Counters()
         self.recent_returns: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
         self.recent_lengths: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
-        self.forked_from: Optional[str] = None
-        self.evaluator: Optional[Evaluator] = None
-        self.last_saved_step: Optional[int] = None
+        self.forked_from: str | None = None
+        self.evaluator: Evaluator | None = None
+        self.last_saved_step: int | None = None
         if resume_from is not None:
             self._load(resume_from)
         elif fork_from is not None:
-            checkpoint.check_compatible(fork_from["metadata"], config.task, config.algo, self.architecture)
+            checkpoint.check_compatible(
+                fork_from["metadata"], config.task, config.algo, self.architecture
+            )
             self.agent.load_state_dict(fork_from["model"])
             self.algo.load_optimizer_state_dict(fork_from["optimizer"])
             self.forked_from = str(fork_from["path"])
@@ -136,15 +148,22 @@ class Trainer:
         return cls(config, run_dir, **kwargs)
 
     @classmethod
-    def resume(cls, run_dir: Path, total_steps: Optional[int] = None, **kwargs: Any) -> Trainer:
+    def resume(cls, run_dir: Path, total_steps: int | None = None, **kwargs: Any) -> Trainer:
         config = load_run_config(run_dir)
         if total_steps is not None:
             config.total_steps = total_steps
             finalize(config)
         latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
         if latest is None:
-            raise RunError(f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)")
-        return cls(config, run_dir, resume_from=checkpoint.load(latest, select_device(config.device)), **kwargs)
+            raise RunError(
+                f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
+            )
+        return cls(
+            config,
+            run_dir,
+            resume_from=checkpoint.load(latest, select_device(config.device)),
+            **kwargs,
+        )
 
     @classmethod
     def fork(cls, source: dict[str, Any], config: Config, run_dir: Path, **kwargs: Any) -> Trainer:
@@ -157,11 +176,11 @@ class Trainer:
     def wall_time(self) -> float:
         return self._wall_offset + time.monotonic() - self._session_start
 
-    def run(self, max_updates: Optional[int] = None) -> dict[str, Any]:
+    def run(self, max_updates: int | None = None) -> dict[str, Any]:
         """Train until the step budget, ``target_return``, ``max_updates`` more
         updates, or an interrupt; always ends with a checkpoint."""
         config, c = self.config, self.counters
-        last_eval: Optional[dict[str, Any]] = None
+        last_eval: dict[str, Any] | None = None
         stop_reason = "budget"
         done_updates = 0
         speed = 0.0
@@ -180,19 +199,33 @@ class Trainer:
                 c.env_steps += self.batch_size
                 c.train_time += elapsed
                 done_updates += 1
-                speed = self.batch_size / elapsed if speed == 0 else 0.8 * speed + 0.2 * self.batch_size / elapsed
+                speed = (
+                    self.batch_size / elapsed
+                    if speed == 0
+                    else 0.8 * speed + 0.2 * self.batch_size / elapsed
+                )
                 self._log_iteration(iteration, elapsed)
                 final = c.update >= self.algo.num_updates
                 result = None
                 if final or _crossed(c.env_steps, self.batch_size, config.eval_interval):
                     result = last_eval = self.evaluate()
-                new_best = result is not None and (c.best_return is None or result["mean_return"] > c.best_return)
+                new_best = result is not None and (
+                    c.best_return is None or result["mean_return"] > c.best_return
+                )
                 if new_best:
                     c.best_return, c.best_env_steps = result["mean_return"], c.env_steps
-                if final or new_best or _crossed(c.env_steps, self.batch_size, config.checkpoint_interval):
+                if (
+                    final
+                    or new_best
+                    or _crossed(c.env_steps, self.batch_size, config.checkpoint_interval)
+                ):
                     self.save(result, best=new_best)
                 self.telemetry.progress(c.env_steps, speed)
-                if result is not None and config.target_return is not None and result["mean_return"] >= config.target_return:
+                if (
+                    result is not None
+                    and config.target_return is not None
+                    and result["mean_return"] >= config.target_return
+                ):
                     stop_reason = "target_return"
                     break
         if self.last_saved_step != c.env_steps:
@@ -237,8 +270,15 @@ class Trainer:
         }
         echo = self.telemetry.dashboard_due()
         for category, metrics in (("TRAINER", it["trainer"]), ("ACTOR", actor), ("MISC", misc)):
-            self.telemetry.log(category, c.env_steps, metrics, update=c.update, wall_time=self.wall_time,
-                               train_time=c.train_time, echo=echo)
+            self.telemetry.log(
+                category,
+                c.env_steps,
+                metrics,
+                update=c.update,
+                wall_time=self.wall_time,
+                train_time=c.train_time,
+                echo=echo,
+            )
 
     # ------------------------------------------------------------ evaluate
     def evaluate(self) -> dict[str, Any]:
@@ -246,17 +286,26 @@ class Trainer:
         config = self.config
         if self.evaluator is None:
             self.evaluator = Evaluator(
-                config.task, min(config.eval_num_envs, config.eval_episodes), config.eval_seed,
-                config.task_kwargs, config.env_threads,
+                config.task,
+                min(config.eval_num_envs, config.eval_episodes),
+                config.eval_seed,
+                config.task_kwargs,
+                config.env_threads,
             )
         result = self.evaluator.run(self.algo.evaluation_policy(), config.eval_episodes)
-        self.telemetry.log("EVALUATOR", self.counters.env_steps, result, update=self.counters.update,
-                           wall_time=self.wall_time, train_time=self.counters.train_time)
+        self.telemetry.log(
+            "EVALUATOR",
+            self.counters.env_steps,
+            result,
+            update=self.counters.update,
+            wall_time=self.wall_time,
+            train_time=self.counters.train_time,
+        )
         self.telemetry.plot()
         return result
 
     # ---------------------------------------------------------- checkpoints
-    def save(self, evaluation: Optional[dict[str, Any]], best: bool = False) -> Path:
+    def save(self, evaluation: dict[str, Any] | None, best: bool = False) -> Path:
         c = self.counters
         c.wall_time = self.wall_time
         state = {
@@ -281,7 +330,11 @@ class Trainer:
             "config": to_dict(self.config),
             "versions": {"pyenvpool": pyenvpool.__version__, "torch": torch.__version__},
         }
-        payload = {"model": self.agent.state_dict(), "optimizer": self.algo.optimizer_state_dict(), "state": state}
+        payload = {
+            "model": self.agent.state_dict(),
+            "optimizer": self.algo.optimizer_state_dict(),
+            "state": state,
+        }
         folder = self.run_dir / "checkpoints"
         path = checkpoint.save(folder, c.env_steps, payload, metadata)
         if best:
@@ -291,7 +344,9 @@ class Trainer:
         return path
 
     def _load(self, source: dict[str, Any]) -> None:
-        checkpoint.check_compatible(source["metadata"], self.config.task, self.config.algo, self.architecture)
+        checkpoint.check_compatible(
+            source["metadata"], self.config.task, self.config.algo, self.architecture
+        )
         state = source["state"]
         self.agent.load_state_dict(source["model"])
         self.algo.load_optimizer_state_dict(source["optimizer"])
@@ -334,12 +389,14 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state({
-        "bit_generator": "MT19937",
-        "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-        "has_gauss": n["has_gauss"],
-        "gauss": n["gauss"],
-    })
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
