@@ -10,7 +10,7 @@ Layout inside a run directory::
 A step directory is written under a temporary name and renamed into place, so
 a reader never sees a half-written checkpoint; the pointers are replaced
 atomically too. ``prune`` deletes only this run's oldest ``step_*``
-directories and never the one ``best`` or ``latest`` points to. Files are read
+directories, never the newest one (``latest``) or the one ``best`` points to. Files are read
 back with ``torch.load(weights_only=True)``: tensors and plain data only,
 never arbitrary pickled objects. ``check_compatible`` refuses a checkpoint
 from another task or another architecture with a message that says which.
@@ -105,12 +105,12 @@ def step_dirs(folder: Path) -> list[Path]:
 
 
 def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete the oldest step checkpoints of this run beyond ``keep`` (0: keep all),
-    sparing the ``best`` and ``latest`` targets. Returns what was deleted."""
+    """Delete this run's step checkpoints except the ``keep`` newest (0: keep all)
+    and the ``best`` one. Returns what was deleted."""
     if keep <= 0:
         return []
-    protected = {p for p in (pointer(folder, "best"), pointer(folder, "latest")) if p is not None}
-    candidates = [p for p in step_dirs(folder) if p.resolve() not in protected]
+    best = pointer(folder, "best")
+    candidates = [p for p in step_dirs(folder) if p.resolve() != best]
     doomed = candidates[: max(len(candidates) - keep, 0)]
     for path in doomed:
         shutil.rmtree(path)

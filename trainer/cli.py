@@ -17,11 +17,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import click
 
 from trainer.config import (
+    UNION_TYPES,
     Config,
     ConfigError,
     apply,
@@ -44,7 +45,7 @@ EVALUATE_FLAGS = {
 
 def _metavar(typ: Any) -> str:
     origin = get_origin(typ)
-    if origin is Union:
+    if origin in UNION_TYPES:
         return _metavar(next(a for a in get_args(typ) if a is not type(None)))
     if origin is list:
         return "N,N,..."

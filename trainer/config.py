@@ -23,12 +23,16 @@ import difflib
 import functools
 import inspect
 import math
+import types
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 
 import yaml
+
+# typing.Optional[X], and X | None on Python >= 3.10.
+UNION_TYPES: tuple[Any, ...] = (Union, getattr(types, "UnionType", Union))
 
 
 class ConfigError(ValueError):
@@ -213,7 +217,7 @@ _FALSE = {"false", "no", "off", "0"}
 def coerce(key: str, value: Any, typ: Any) -> Any:
     """Convert ``value`` (from YAML or the command line) to ``typ``, or raise ConfigError."""
     origin, args = get_origin(typ), get_args(typ)
-    if origin is Union:  # Optional[X]
+    if origin in UNION_TYPES:  # Optional[X]
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
             return None
         return coerce(key, value, next(a for a in args if a is not type(None)))
@@ -269,10 +273,10 @@ def coerce(key: str, value: Any, typ: Any) -> Any:
 
 def _type_name(typ: Any) -> str:
     origin, args = get_origin(typ), get_args(typ)
-    if origin is Union:
+    if origin in UNION_TYPES:
         return _type_name(next(a for a in args if a is not type(None))) + " or null"
     if origin is list:
-        return f"a list of {_type_name(args[0])}"
+        return {int: "a list of integers", float: "a list of numbers"}.get(args[0], "a list")
     if origin is dict:
         return "a mapping"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[typ]

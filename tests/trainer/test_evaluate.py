@@ -1,0 +1,58 @@
+"""The evaluation protocol: fixed episodes, per-env quotas, task metrics, rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainer.evaluate import Evaluator, summarize
+
+
+def test_quotas_count_exactly_the_requested_episodes_without_short_episode_bias():
+    # Env 0 always pushes left (short episodes); the others alternate (longer).
+    evaluator = Evaluator("CartPole-v1", 4, seed=3)
+    seen = []
+
+    def policy(obs):
+        actions = np.zeros(4, np.int64)
+        actions[1:] = len(seen) % 2
+        seen.append(1)
+        return actions
+
+    result = evaluator.run(policy, 10)  # quotas 3, 3, 2, 2
+    assert result["episodes"] == 10
+    # Without quotas env 0 would finish far more than 3 of the first 10 episodes.
+    assert result["episode_length_min"] >= 8
+    evaluator.close()
+
+
+def test_evaluation_is_deterministic_and_replays_the_same_episodes():
+    evaluator = Evaluator("CartPole-v1", 5, seed=11)
+
+    def policy(obs):
+        return (obs["obs"][:, 2] > 0).astype(np.int64)
+
+    first = evaluator.run(policy, 20)
+    second = evaluator.run(policy, 20)
+    first.pop("duration"), second.pop("duration")
+    assert first == second
+    evaluator.close()
+
+
+def test_summary_and_task_metrics():
+    returns, lengths = np.array([0.5, 0.75, 1.0]), np.array([10, 12, 14])
+    out = summarize("BinPack-v0", returns, lengths)
+    assert out["volume_utilization"] == pytest.approx(0.75)
+    assert (out["min_return"], out["max_return"], out["episode_length_max"]) == (0.5, 1.0, 14)
+    maze = summarize("Maze-v0", np.array([1.0, 0.0, 1.0, 1.0]), np.array([5, 100, 7, 9]))
+    assert maze["success_rate"] == 0.75
+    assert summarize("CartPole-v1", np.zeros(0), np.zeros(0))["episodes"] == 0
+
+
+def test_render_final_states_shows_where_episodes_ended():
+    evaluator = Evaluator("CartPole-v1", 3, seed=0, task_kwargs={"max_episode_steps": 15})
+    pictures = evaluator.render_final_states(lambda obs: np.zeros(len(obs["obs"]), np.int64), 2)
+    assert len(pictures) == 2
+    assert all("step=" in p for p in pictures)
+    assert evaluator.pool.snapshot_count == 0  # every snapshot was released
+    evaluator.close()

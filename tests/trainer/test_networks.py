@@ -1,0 +1,138 @@
+"""Networks on synthetic tensors of the contract's task layouts (section 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+import pyenvpool
+from trainer.config import NetworkConfig
+from trainer.distributions import MaskedCategorical
+from trainer.networks import BinPackAgent, MazeCNNAgent, MLPAgent, architecture_record, build_agent
+
+
+def check_agent(agent, obs, num_actions):
+    logits, value = agent(obs)
+    batch = next(iter(obs.values())).shape[0]
+    assert logits.shape == (batch, num_actions) and value.shape == (batch,)
+    assert torch.isfinite(logits).all() and torch.isfinite(value).all()
+    torch.testing.assert_close(agent.logits(obs), logits)
+    torch.testing.assert_close(agent.get_value(obs), value)
+    dist = MaskedCategorical(logits, obs.get("action_mask"))
+    loss = -dist.log_prob(dist.sample()).mean() + value.pow(2).mean() - dist.entropy().mean()
+    loss.backward()
+    grads = [p.grad for p in agent.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_mlp_on_cartpole():
+    spec = pyenvpool.make("CartPole-v1", 1).spec
+    agent = build_agent(spec, NetworkConfig(architecture="mlp"))
+    assert isinstance(agent, MLPAgent)
+    check_agent(agent, {"obs": torch.randn(5, 4)}, 2)
+
+
+def test_mlp_uses_orthogonal_init_with_small_policy_and_unit_value_heads():
+    spec = pyenvpool.make("CartPole-v1", 1).spec
+    agent = build_agent(spec, NetworkConfig(architecture="mlp", hidden_sizes=[64, 64]))
+    first = agent.actor[0].weight  # [64, 4]: orthogonal rows scaled by sqrt(2)
+    torch.testing.assert_close(first.T @ first, 2.0 * torch.eye(4), atol=1e-5, rtol=0)
+    head = agent.actor[-1].weight  # [2, 64]
+    torch.testing.assert_close(head @ head.T, 0.01**2 * torch.eye(2), atol=1e-7, rtol=0)
+    value_head = agent.critic[-1].weight  # [1, 64]
+    assert value_head.norm().item() == pytest.approx(1.0, abs=1e-5)
+    assert all(torch.all(m.bias == 0) for m in agent.modules() if isinstance(m, torch.nn.Linear))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_maze_cnn_on_maze_shaped_tensors(maze_spec, shared, random_obs):
+    agent = build_agent(maze_spec, NetworkConfig(architecture="maze_cnn", shared_torso=shared))
+    assert isinstance(agent, MazeCNNAgent)
+    assert agent.step_scale == 100.0
+    obs = random_obs(maze_spec, 6)
+    check_agent(agent, obs, 4)
+    planes = agent.planes(obs)
+    assert planes.shape == (6, 3, 10, 10)
+    for b in range(6):
+        r, c = obs["agent_position"][b].tolist()
+        assert planes[b, 1].sum() == 1 and planes[b, 1, r, c] == 1
+        r, c = obs["target_position"][b].tolist()
+        assert planes[b, 2].sum() == 1 and planes[b, 2, r, c] == 1
+    torch.testing.assert_close(planes[:, 0], obs["walls"].float())
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_binpack_attention_on_binpack_shaped_tensors(binpack_spec, shared, random_obs):
+    cfg = NetworkConfig(architecture="binpack_attention", num_layers=2, num_heads=4, key_size=8,
+                        hidden_sizes=[32], shared_torso=shared)
+    agent = build_agent(binpack_spec, cfg)
+    assert isinstance(agent, BinPackAgent)
+    check_agent(agent, random_obs(binpack_spec, 3), 800)
+
+
+def test_binpack_logits_are_bilinear_in_ems_major_order(binpack_spec, random_obs):
+    # Action a = ems_index * 20 + item_index (row-major over Jumanji's (40, 20) mask).
+    cfg = NetworkConfig(architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4,
+                        hidden_sizes=[8])
+    agent = build_agent(binpack_spec, cfg)
+    obs = random_obs(binpack_spec, 2)
+    ems, items = agent.actor_torso(obs, agent.biases(obs))
+    e, i = agent.policy_ems(ems), agent.policy_items(items)
+    logits = agent.logits(obs)
+    for ems_index, item_index in [(0, 0), (3, 7), (39, 19)]:
+        expected = (e[:, ems_index] * i[:, item_index]).sum(-1)
+        torch.testing.assert_close(logits[:, ems_index * 20 + item_index], expected)
+
+
+def test_binpack_cross_attention_respects_the_action_mask(binpack_spec, random_obs):
+    # An item that no EMS may take cannot influence the EMS embeddings through
+    # cross-attention (ems_self / items_self are masked by their own masks).
+    cfg = NetworkConfig(architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4,
+                        hidden_sizes=[8])
+    agent = build_agent(binpack_spec, cfg)
+    obs = random_obs(binpack_spec, 1)
+    obs["items_mask"][:] = True
+    obs["items_placed"][:] = False
+    mask = obs["action_mask"].view(1, 40, 20)
+    mask[:, :, 5] = False  # item 5 fits nowhere
+    obs["items_placed"][:, 5] = True  # and is excluded from item self-attention
+    changed = {k: v.clone() for k, v in obs.items()}
+    changed["items"][:, 5] += 0.5
+    ems_a, _ = agent.actor_torso(obs, agent.biases(obs))
+    ems_b, _ = agent.actor_torso(changed, agent.biases(changed))
+    torch.testing.assert_close(ems_a, ems_b)
+
+
+def test_binpack_fully_masked_rows_stay_finite(binpack_spec, random_obs):
+    agent = build_agent(binpack_spec, NetworkConfig(architecture="binpack_attention", num_heads=2,
+                                                    key_size=4, hidden_sizes=[8]))
+    obs = random_obs(binpack_spec, 2)
+    for name in ("ems_mask", "items_mask", "action_mask"):
+        obs[name][:] = False
+    logits, value = agent(obs)
+    assert torch.isfinite(logits).all() and torch.isfinite(value).all()
+
+
+def test_wrong_architecture_for_the_observation_is_a_clear_error():
+    spec = pyenvpool.make("CartPole-v1", 1).spec
+    with pytest.raises(ValueError, match="needs observation fields .*walls"):
+        build_agent(spec, NetworkConfig(architecture="maze_cnn"))
+
+
+def test_architecture_record_names_network_and_shapes(binpack_spec):
+    cfg = NetworkConfig(architecture="binpack_attention")
+    record = architecture_record(binpack_spec, cfg)
+    assert record["network"] == dataclasses.asdict(cfg)
+    assert record["observation"]["ems"] == [40, 6] and record["num_actions"] == 800
+
+
+def test_model_sizes_are_modest(binpack_spec, maze_spec):
+    from trainer.config import resolve
+
+    for task, spec in (("BinPack-v0", binpack_spec), ("Maze-v0", maze_spec)):
+        agent = build_agent(spec, resolve(flags={"task": task}).network)
+        params = sum(math.prod(p.shape) for p in agent.parameters())
+        assert params < 2_000_000, (task, params)
