@@ -264,8 +264,13 @@ class PyPool {
 
   void Restore(py::object state_ids, py::object env_ids) {
     std::vector<int64_t> envs = AllOrIds(env_ids, "env_ids");
-    std::vector<int64_t> states =
-        ReadStateIds(state_ids, "state_ids", static_cast<int64_t>(envs.size()));
+    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
+    if (states.size() != envs.size()) {
+      throw ValueError("state_ids has " + std::to_string(states.size()) + " entries but " +
+                       (env_ids.is_none() ? "the pool has " + std::to_string(envs.size()) +
+                                                " envs (pass env_ids to restore a subset)"
+                                          : "env_ids has " + std::to_string(envs.size())));
+    }
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();

@@ -296,7 +296,12 @@ class EnvPool:
             return None
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             return [_check_int("seed", seed, 0, 2**64 - 1)] * k
-        seeds = list(np.asarray(seed).reshape(-1)) if isinstance(seed, np.ndarray) else list(seed)
+        if isinstance(seed, np.ndarray):
+            seeds = list(seed.reshape(-1))
+        elif isinstance(seed, (list, tuple)):
+            seeds = list(seed)
+        else:
+            raise TypeError(f"seed must be an int or a sequence of ints, got {type(seed).__name__}")
         if len(seeds) != k:
             raise ValueError(f"got {len(seeds)} seeds for {k} envs")
         return [_check_int("seed", s, 0, 2**64 - 1) for s in seeds]
