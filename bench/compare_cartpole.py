@@ -94,16 +94,18 @@ def main() -> None:
 
     calls = measure(args.envs, args.threads, args.rounds, args.seconds)
     steps = {k: v * args.envs for k, v in calls.items()}
-    print(f"\nCartPole-v1, {args.envs} envs, {args.threads} threads, median of {args.rounds} rounds")
-    print(f"| engine | steps/s | pyenvpool is |")
-    print(f"|---|---:|---:|")
+    print(
+        f"\nCartPole-v1, {args.envs} envs, {args.threads} threads, median of {args.rounds} rounds"
+    )
+    print("| engine | steps/s | pyenvpool is |")
+    print("|---|---:|---:|")
     for name, v in steps.items():
         print(f"| {name} | {v / 1e6:.2f} M | {steps['pyenvpool'] / v:.1f}x |")
 
     small = measure(16, 1, args.rounds, args.seconds)
     print(f"\nPer-call overhead, 16 envs, 1 thread (median of {args.rounds} rounds)")
-    print(f"| engine | µs per step call | pyenvpool is |")
-    print(f"|---|---:|---:|")
+    print("| engine | µs per step call | pyenvpool is |")
+    print("|---|---:|---:|")
     for name, v in small.items():
         print(f"| {name} | {1e6 / v:.2f} | {small['pyenvpool'] / v:.1f}x lower |")
 

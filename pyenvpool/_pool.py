@@ -92,7 +92,9 @@ def make(
         else _check_int("num_threads", num_threads, 1, 1024)
     )
     seed = _check_int("seed", seed, 0, 2**64 - 1)
-    batch_size = num_envs if batch_size is None else _check_int("batch_size", batch_size, 1, num_envs)
+    batch_size = (
+        num_envs if batch_size is None else _check_int("batch_size", batch_size, 1, num_envs)
+    )
     cap = (
         np.iinfo(np.int64).max
         if max_snapshots is None
@@ -195,8 +197,9 @@ class EnvPool:
             return self._obs, {}
         return {n: v[ids] for n, v in self._obs.items()}, {"env_id": ids}
 
-    def step(self, actions: np.ndarray, *, out: dict[str, np.ndarray] | None = None,
-             copy: bool = False):
+    def step(
+        self, actions: np.ndarray, *, out: dict[str, np.ndarray] | None = None, copy: bool = False
+    ):
         """Step every env once with ``actions`` (integer array, ``[num_envs]``).
 
         Returns ``(obs, reward, terminated, truncated, info)``. Where an episode

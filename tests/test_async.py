@@ -50,7 +50,9 @@ def test_async_results_equal_sync_stepping(make_pool):
             assert reward[row] == e_rew[env] and terminated[row] == e_term[env]
             assert truncated[row] == e_trunc[env]
             if e_term[env] or e_trunc[env]:
-                assert np.array_equal(info["final_obs"]["obs"][row], e_info["final_obs"]["obs"][env])
+                assert np.array_equal(
+                    info["final_obs"]["obs"][row], e_info["final_obs"]["obs"][env]
+                )
                 assert info["episode_length"][row] == e_info["episode_length"][env]
             t_of[env] += 1
         remaining -= len(ids)

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import pyenvpool
-
 
 def test_out_matches_default_path_and_fills_a_rollout_tensor(make_pool, rng):
     n, horizon = 64, 50

@@ -18,8 +18,13 @@ def _rollout(pool, actions_seq):
     trace = [obs["obs"].copy()]
     for actions in actions_seq:
         obs, reward, terminated, truncated, info = pool.step(actions)
-        trace += [obs["obs"].copy(), reward.copy(), terminated.copy(), truncated.copy(),
-                  info["final_obs"]["obs"][terminated | truncated].copy()]
+        trace += [
+            obs["obs"].copy(),
+            reward.copy(),
+            terminated.copy(),
+            truncated.copy(),
+            info["final_obs"]["obs"][terminated | truncated].copy(),
+        ]
     return trace
 
 
@@ -27,8 +32,9 @@ def _rollout(pool, actions_seq):
 def test_results_do_not_depend_on_num_threads(make_pool, rng, task_id):
     n = 5000  # large enough that 2+ threads really split the batch
     actions_seq = [rng.integers(0, 2, n) for _ in range(120)]
-    traces = [_rollout(make_pool(task_id, n, num_threads=t, seed=7), actions_seq)
-              for t in (1, 2, 3)]
+    traces = [
+        _rollout(make_pool(task_id, n, num_threads=t, seed=7), actions_seq) for t in (1, 2, 3)
+    ]
     for other in traces[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(traces[0], other))
 
@@ -103,8 +109,15 @@ def test_step_returns_views_of_engine_memory(make_pool):
     obs, _ = pool.reset()
     result = pool.step(np.zeros(16, np.int32))
     obs2, reward, terminated, truncated, info = result
-    for arr in (obs2["obs"], reward, terminated, truncated, info["final_obs"]["obs"],
-                info["episode_return"], info["episode_length"]):
+    for arr in (
+        obs2["obs"],
+        reward,
+        terminated,
+        truncated,
+        info["final_obs"]["obs"],
+        info["episode_return"],
+        info["episode_length"],
+    ):
         assert not arr.flags.owndata
     # The same objects every step: written in place, nothing new allocated.
     assert pool.step(np.zeros(16, np.int32))[1] is reward
@@ -247,8 +260,12 @@ def test_closed_pool_raises_runtime_error():
     with pyenvpool.make("CartPole-v1", 4) as pool:
         pool.step(np.zeros(4, np.int32))
     assert pool.closed
-    for call in (lambda: pool.step(np.zeros(4, np.int32)), pool.reset, pool.snapshot,
-                 lambda: pool.render(0)):
+    for call in (
+        lambda: pool.step(np.zeros(4, np.int32)),
+        pool.reset,
+        pool.snapshot,
+        lambda: pool.render(0),
+    ):
         with pytest.raises(RuntimeError, match="closed"):
             call()
     pool.close()  # idempotent
@@ -317,3 +334,50 @@ def test_concurrent_python_threads_on_one_pool_are_serialised():
     obs = pool._obs["obs"]
     assert np.all(np.isfinite(obs))
     pool.close()
+
+
+def test_interpreter_exit_with_open_pools_does_not_hang(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "leave_open.py"
+    script.write_text(
+        "import numpy as np, pyenvpool\n"
+        "pools = [pyenvpool.make('CartPole-v1', 8192, num_threads=3) for _ in range(5)]\n"
+        "for p in pools: p.step(np.zeros(8192, np.int32))\n"
+        "a = pyenvpool.make('Delay-v0', 8, batch_size=2, num_threads=2, delay_us=100)\n"
+        "a.reset(); a.send(np.zeros(8, np.int32), np.arange(8))\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+
+
+def test_pool_keeps_working_in_a_forked_child(make_pool):
+    """After fork() the child has no worker threads: its pools run every batch
+    on the calling thread, with the same results."""
+    import os
+
+    pool = make_pool("CartPole-v1", 8192, num_threads=2, seed=3)
+    pool.reset()
+    actions = np.ones(8192, np.int32)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            obs, *_ = pool.step(actions)
+            os.write(write, obs["obs"].tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 1 << 20):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    child = np.frombuffer(b"".join(chunks), np.float32).reshape(8192, 4)
+    obs, *_ = pool.step(actions)
+    assert np.array_equal(child, obs["obs"])

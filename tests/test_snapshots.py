@@ -14,7 +14,13 @@ TASKS = ["CartPole-v1"]
 
 def _copy(result):
     obs, reward, terminated, truncated, ids = result
-    return {k: v.copy() for k, v in obs.items()}, reward.copy(), terminated.copy(), truncated.copy(), ids
+    return (
+        {k: v.copy() for k, v in obs.items()},
+        reward.copy(),
+        terminated.copy(),
+        truncated.copy(),
+        ids,
+    )
 
 
 @pytest.mark.parametrize("task_id", TASKS)
@@ -56,8 +62,14 @@ def test_restore_then_step_equals_simulate(make_pool, rng, task_id):
         obs, reward, terminated, truncated, info = pool.step(actions)
         alive = ~live_done
         # Until an env's first episode end, live and simulated agree exactly.
-        final = {k: np.where((terminated | truncated)[:, None] if v.ndim > 1 else terminated | truncated,
-                             info["final_obs"][k], obs[k]) for k, v in obs.items()}
+        final = {
+            k: np.where(
+                (terminated | truncated)[:, None] if v.ndim > 1 else terminated | truncated,
+                info["final_obs"][k],
+                obs[k],
+            )
+            for k, v in obs.items()
+        }
         for k in obs:
             assert np.array_equal(final[k][alive], s_obs[k][alive])
         assert np.array_equal(reward[alive], s_rew[alive])
@@ -129,7 +141,7 @@ def test_capacity_error_then_pool_still_works(make_pool):
         pool.simulate(np.concatenate([ids, more[:0]]), np.zeros(8, np.int32))
     assert pool.snapshot_count == 16  # nothing half-stored
     pool.release(more)
-    obs, reward, *_ , new = pool.simulate(ids, np.zeros(8, np.int32))
+    obs, reward, *_, new = pool.simulate(ids, np.zeros(8, np.int32))
     assert len(new) == 8 and pool.snapshot_count == 16
     pool.step(np.zeros(8, np.int32))
     pool.release(np.concatenate([ids, new]))
@@ -174,7 +186,11 @@ def test_stale_unknown_and_double_released_ids(make_pool):
         (lambda p, ids: p.simulate(ids, [0.0, 1.0]), TypeError, "integer dtype"),
         (lambda p, ids: p.simulate(ids.astype(float), [0, 1]), TypeError, "state_ids"),
         (lambda p, ids: p.simulate(ids[None], [0, 1]), ValueError, "1-D"),
-        (lambda p, ids: p.restore(ids), ValueError, "state_ids has 2 entries but the pool has 4 envs"),
+        (
+            lambda p, ids: p.restore(ids),
+            ValueError,
+            "state_ids has 2 entries but the pool has 4 envs",
+        ),
         (lambda p, ids: p.restore(ids, env_ids=[0]), ValueError, "env_ids has 1"),
         (lambda p, ids: p.restore(ids, env_ids=[0, 0]), ValueError, "more than once"),
         (lambda p, ids: p.restore(ids, env_ids=[0, 9]), ValueError, "out of range"),
