@@ -229,8 +229,8 @@ class Pool final : public PoolBase {
 
   void Snapshot(const int64_t* env_ids, int64_t k, int64_t* ids_out) override {
     store_.CheckCapacity(k);
+    store_.Allocate(k, ids_out);
     for (int64_t j = 0; j < k; ++j) {
-      ids_out[j] = store_.Allocate();
       auto& r = store_.Get(ids_out[j]);
       r.slot = slots_[env_ids[j]];
       r.terminated = r.truncated = false;
@@ -258,7 +258,7 @@ class Pool final : public PoolBase {
                 int64_t* new_ids) override {
     store_.CheckCapacity(k);
     EnsureSimRows(k);
-    for (int64_t j = 0; j < k; ++j) new_ids[j] = store_.Allocate();
+    store_.Allocate(k, new_ids);
     // No allocation past this point: record references stay valid.
     Targets out = sim_.targets();
     threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
