@@ -138,13 +138,30 @@ std::vector<int64_t> ReadIds(const py::array& arr, const char* name, int64_t lim
 }
 
 // State ids: any int64 value is well-formed; liveness is the store's check.
-std::vector<int64_t> ReadStateIds(py::handle obj, const char* name, int64_t length) {
-  py::array arr = IntegerVector(obj, name, length);
-  std::vector<int64_t> out(arr.shape(0));
-  const Reader read = ReaderFor(arr);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = read(arr.data(), static_cast<int64_t>(i));
-  return out;
-}
+// An int64 array (what snapshot and simulate return) is read in place.
+class StateIds {
+ public:
+  StateIds(py::handle obj, const char* name, int64_t length) {
+    array_ = IntegerVector(obj, name, length);
+    size_ = array_.shape(0);
+    if (array_.dtype().kind() == 'i' && array_.itemsize() == 8) {
+      data_ = static_cast<const int64_t*>(array_.data());
+      return;
+    }
+    copy_.resize(size_);
+    const Reader read = ReaderFor(array_);
+    for (int64_t i = 0; i < size_; ++i) copy_[i] = read(array_.data(), i);
+    data_ = copy_.data();
+  }
+  const int64_t* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  py::array array_;  // keeps the caller's memory alive while we read it
+  std::vector<int64_t> copy_;
+  const int64_t* data_ = nullptr;
+  int64_t size_ = 0;
+};
 
 // Converts actions into `dst` (int32) and checks each is in [0, num_actions).
 // Runs without the GIL: it touches only the array's memory, which the caller
@@ -319,8 +336,8 @@ class PyPool {
 
   void Restore(py::object state_ids, py::object env_ids) {
     std::vector<int64_t> envs = AllOrIds(env_ids, "env_ids");
-    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
-    if (states.size() != envs.size()) {
+    StateIds states(state_ids, "state_ids", -1);
+    if (states.size() != static_cast<int64_t>(envs.size())) {
       throw ValueError("state_ids has " + std::to_string(states.size()) + " entries but " +
                        (env_ids.is_none() ? "the pool has " + std::to_string(envs.size()) +
                                                 " envs (pass env_ids to restore a subset)"
@@ -330,13 +347,13 @@ class PyPool {
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
     pool_->CheckNotInFlight(envs.data(), static_cast<int64_t>(envs.size()));
-    pool_->CheckStateIds(states.data(), static_cast<int64_t>(states.size()));
-    pool_->Restore(states.data(), envs.data(), static_cast<int64_t>(envs.size()));
+    pool_->CheckStateIds(states.data(), states.size());
+    pool_->Restore(states.data(), envs.data(), states.size());
   }
 
   py::tuple Simulate(py::object state_ids, py::handle actions) {
-    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
-    const int64_t k = static_cast<int64_t>(states.size());
+    StateIds states(state_ids, "state_ids", -1);
+    const int64_t k = states.size();
     py::array arr = IntegerVector(actions, "actions", k);
     const Reader read = ReaderFor(arr);
     const void* data = arr.data();
@@ -347,10 +364,10 @@ class PyPool {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(pool_->mutex());
       CheckOpen();
-      std::vector<int32_t> a(k);
-      ConvertActions(data, read, k, pool_->spec().num_actions, a.data());
+      std::unique_ptr<int32_t[]> a(new int32_t[k]);  // no zero-fill: every entry is written
+      ConvertActions(data, read, k, pool_->spec().num_actions, a.get());
       pool_->CheckStateIds(states.data(), k);
-      pool_->Simulate(states.data(), a.data(), k, dst);
+      pool_->Simulate(states.data(), a.get(), k, dst);
       sim = pool_->sim();  // shared references: these buffers hold this call's rows
     }
     const TaskSpec& spec = pool_->spec();
@@ -360,11 +377,11 @@ class PyPool {
   }
 
   void Release(py::object state_ids, bool missing_ok) {
-    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
+    StateIds states(state_ids, "state_ids", -1);
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
-    pool_->Release(states.data(), static_cast<int64_t>(states.size()), missing_ok);
+    pool_->Release(states.data(), states.size(), missing_ok);
   }
 
   std::string Render(int64_t env_id) {

@@ -293,7 +293,10 @@ class Pool final : public PoolBase {
   }
 
   void CheckStateIds(const int64_t* ids, int64_t k) const override {
-    for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);
+    bool all_live = true;
+    for (int64_t j = 0; j < k; ++j) all_live &= store_.IsLive(ids[j]);
+    if (all_live) return;
+    for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);  // throws naming the first bad id
   }
 
   int64_t snapshot_count() const override { return store_.count(); }

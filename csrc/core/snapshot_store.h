@@ -58,9 +58,8 @@ class SnapshotStore {
   }
 
   bool IsLive(int64_t id) const {
-    if (id < 0) return false;
     const uint64_t index = static_cast<uint64_t>(id) & 0xFFFFFFFFULL;
-    const uint32_t generation = static_cast<uint32_t>(static_cast<uint64_t>(id) >> 32);
+    const uint64_t generation = static_cast<uint64_t>(id) >> 32;  // >= 2^31 for negative ids
     return index < live_.size() && live_[index] && generation_[index] == generation;
   }
 
