@@ -138,13 +138,30 @@ std::vector<int64_t> ReadIds(const py::array& arr, const char* name, int64_t lim
 }
 
 // State ids: any int64 value is well-formed; liveness is the store's check.
-std::vector<int64_t> ReadStateIds(py::handle obj, const char* name, int64_t length) {
-  py::array arr = IntegerVector(obj, name, length);
-  std::vector<int64_t> out(arr.shape(0));
-  const Reader read = ReaderFor(arr);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = read(arr.data(), static_cast<int64_t>(i));
-  return out;
-}
+// An int64 array (what snapshot and simulate return) is read in place.
+class StateIds {
+ public:
+  StateIds(py::handle obj, const char* name, int64_t length) {
+    array_ = IntegerVector(obj, name, length);
+    size_ = array_.shape(0);
+    if (array_.dtype().kind() == 'i' && array_.itemsize() == 8) {
+      data_ = static_cast<const int64_t*>(array_.data());
+      return;
+    }
+    copy_.resize(size_);
+    const Reader read = ReaderFor(array_);
+    for (int64_t i = 0; i < size_; ++i) copy_[i] = read(array_.data(), i);
+    data_ = copy_.data();
+  }
+  const int64_t* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  py::array array_;  // keeps the caller's memory alive while we read it
+  std::vector<int64_t> copy_;
+  const int64_t* data_ = nullptr;
+  int64_t size_ = 0;
+};
 
 // Converts actions into `dst` (int32) and checks each is in [0, num_actions).
 // Runs without the GIL: it touches only the array's memory, which the caller
@@ -180,6 +197,21 @@ class PyPool {
     info_["episode_length"] = View(live.episode_length, DType::kInt32, n, {});
     step_result_ = py::make_tuple(obs_, reward_, terminated_, truncated_, info_);
     actions_.resize(n);
+    if (AsyncRunner* async = pool_->async()) {
+      const int64_t b = async->batch_size();
+      for (int64_t s = 0; s < async->num_slots(); ++s) {
+        const BatchArrays& a = async->slot(s);
+        py::dict info;
+        info["final_obs"] = ObsViews(a.final_obs, spec, b);
+        info["episode_return"] = View(a.episode_return, DType::kFloat64, b, {});
+        info["episode_length"] = View(a.episode_length, DType::kInt32, b, {});
+        info["env_id"] = View(async->env_ids(s), DType::kInt32, b, {});
+        recv_results_.push_back(py::make_tuple(
+            ObsViews(a.obs, spec, b), View(a.reward, DType::kFloat32, b, {}),
+            View(a.terminated, DType::kBool, b, {}), View(a.truncated, DType::kBool, b, {}),
+            info));
+      }
+    }
   }
 
   ~PyPool() {
@@ -187,11 +219,17 @@ class PyPool {
     pool_.reset();
   }
 
-  py::tuple Step(py::handle actions) {
+  py::tuple Step(py::handle actions, py::object out) {
+    if (pool_->is_async()) {
+      throw ValueError("this pool is asynchronous (batch_size < num_envs): use send() and recv()");
+    }
     py::array arr = IntegerVector(actions, "actions", pool_->num_envs());
     const Reader read = ReaderFor(arr);
     const void* data = arr.data();
     const bool direct = arr.dtype().kind() == 'i' && arr.itemsize() == 4;
+    Targets targets = pool_->live().targets();
+    py::tuple result = step_result_;
+    if (!out.is_none()) result = RedirectOutputs(out, targets);
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(pool_->mutex());
@@ -203,9 +241,41 @@ class PyPool {
         ConvertActions(data, read, pool_->num_envs(), pool_->spec().num_actions, actions_.data());
         a = actions_.data();
       }
-      pool_->Step(a, pool_->live().targets());
+      pool_->Step(a, targets);
     }
-    return step_result_;
+    return result;
+  }
+
+  void Send(py::handle actions, py::handle env_ids) {
+    if (!pool_->is_async()) {
+      throw ValueError("send() needs an asynchronous pool: make(..., batch_size=B) with B < num_envs");
+    }
+    std::vector<int64_t> envs = ReadIds(IntegerVector(env_ids, "env_ids", -1), "env_ids",
+                                        pool_->num_envs(), /*unique=*/true);
+    const int64_t k = static_cast<int64_t>(envs.size());
+    py::array arr = IntegerVector(actions, "actions", k);
+    const Reader read = ReaderFor(arr);
+    const void* data = arr.data();
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(pool_->mutex());
+    CheckOpen();
+    std::vector<int32_t> a(k);
+    ConvertActions(data, read, k, pool_->spec().num_actions, a.data());
+    pool_->async()->Send(a.data(), envs.data(), k);
+  }
+
+  py::tuple Recv() {
+    if (!pool_->is_async()) {
+      throw ValueError("recv() needs an asynchronous pool: make(..., batch_size=B) with B < num_envs");
+    }
+    int64_t slot;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(pool_->mutex());
+      CheckOpen();
+      slot = pool_->async()->Recv();
+    }
+    return recv_results_[slot];
   }
 
   void Reset(py::object env_ids, py::object seeds, py::object instances) {
@@ -245,6 +315,7 @@ class PyPool {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
+    pool_->CheckNotInFlight(ids.data(), k);
     pool_->Reset(ids.data(), k, seed_values.empty() ? nullptr : seed_values.data(),
                  instances.is_none() ? nullptr : &inst);
   }
@@ -257,6 +328,7 @@ class PyPool {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(pool_->mutex());
       CheckOpen();
+      pool_->CheckNotInFlight(ids.data(), static_cast<int64_t>(ids.size()));
       pool_->Snapshot(ids.data(), static_cast<int64_t>(ids.size()), dst);
     }
     return out;
@@ -264,18 +336,24 @@ class PyPool {
 
   void Restore(py::object state_ids, py::object env_ids) {
     std::vector<int64_t> envs = AllOrIds(env_ids, "env_ids");
-    std::vector<int64_t> states =
-        ReadStateIds(state_ids, "state_ids", static_cast<int64_t>(envs.size()));
+    StateIds states(state_ids, "state_ids", -1);
+    if (states.size() != static_cast<int64_t>(envs.size())) {
+      throw ValueError("state_ids has " + std::to_string(states.size()) + " entries but " +
+                       (env_ids.is_none() ? "the pool has " + std::to_string(envs.size()) +
+                                                " envs (pass env_ids to restore a subset)"
+                                          : "env_ids has " + std::to_string(envs.size())));
+    }
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
-    pool_->CheckStateIds(states.data(), static_cast<int64_t>(states.size()));
-    pool_->Restore(states.data(), envs.data(), static_cast<int64_t>(envs.size()));
+    pool_->CheckNotInFlight(envs.data(), static_cast<int64_t>(envs.size()));
+    pool_->CheckStateIds(states.data(), states.size());
+    pool_->Restore(states.data(), envs.data(), states.size());
   }
 
   py::tuple Simulate(py::object state_ids, py::handle actions) {
-    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
-    const int64_t k = static_cast<int64_t>(states.size());
+    StateIds states(state_ids, "state_ids", -1);
+    const int64_t k = states.size();
     py::array arr = IntegerVector(actions, "actions", k);
     const Reader read = ReaderFor(arr);
     const void* data = arr.data();
@@ -286,10 +364,10 @@ class PyPool {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(pool_->mutex());
       CheckOpen();
-      std::vector<int32_t> a(k);
-      ConvertActions(data, read, k, pool_->spec().num_actions, a.data());
+      std::unique_ptr<int32_t[]> a(new int32_t[k]);  // no zero-fill: every entry is written
+      ConvertActions(data, read, k, pool_->spec().num_actions, a.get());
       pool_->CheckStateIds(states.data(), k);
-      pool_->Simulate(states.data(), a.data(), k, dst);
+      pool_->Simulate(states.data(), a.get(), k, dst);
       sim = pool_->sim();  // shared references: these buffers hold this call's rows
     }
     const TaskSpec& spec = pool_->spec();
@@ -299,11 +377,11 @@ class PyPool {
   }
 
   void Release(py::object state_ids, bool missing_ok) {
-    std::vector<int64_t> states = ReadStateIds(state_ids, "state_ids", -1);
+    StateIds states(state_ids, "state_ids", -1);
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
-    pool_->Release(states.data(), static_cast<int64_t>(states.size()), missing_ok);
+    pool_->Release(states.data(), states.size(), missing_ok);
   }
 
   std::string Render(int64_t env_id) {
@@ -314,6 +392,7 @@ class PyPool {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(pool_->mutex());
     CheckOpen();
+    pool_->CheckNotInFlight(&env_id, 1);
     return pool_->Render(env_id);
   }
 
@@ -336,6 +415,79 @@ class PyPool {
   py::tuple step_result() const { return step_result_; }
 
  private:
+  // step(actions, out={...}): points `targets` at the caller's arrays for the
+  // keys given (observation fields, "reward", "terminated", "truncated") and
+  // returns the result tuple built from them. Checked fully before use.
+  py::tuple RedirectOutputs(py::object out, Targets& targets) {
+    if (!py::isinstance<py::dict>(out)) throw TypeError("out must be a dict of arrays");
+    const TaskSpec& spec = pool_->spec();
+    const int64_t n = pool_->num_envs();
+    py::dict obs = obs_.attr("copy")();  // engine views for fields not given
+    py::array reward = reward_, terminated = terminated_, truncated = truncated_;
+    for (auto item : py::reinterpret_borrow<py::dict>(out)) {
+      const std::string key = py::str(item.first);
+      int field = -1;
+      for (size_t f = 0; f < spec.obs_fields.size(); ++f) {
+        if (spec.obs_fields[f].name == key) field = static_cast<int>(f);
+      }
+      DType dtype;
+      std::vector<int64_t> row_shape;
+      if (field >= 0) {
+        dtype = spec.obs_fields[field].dtype;
+        row_shape = spec.obs_fields[field].shape;
+      } else if (key == "reward") {
+        dtype = DType::kFloat32;
+      } else if (key == "terminated" || key == "truncated") {
+        dtype = DType::kBool;
+      } else {
+        std::string names;
+        for (const auto& f : spec.obs_fields) names += f.name + ", ";
+        throw ValueError("out has unknown key '" + key + "'; expected some of: " + names +
+                         "reward, terminated, truncated");
+      }
+      if (!py::isinstance<py::array>(item.second)) {
+        throw TypeError("out['" + key + "'] must be a numpy array");
+      }
+      py::array arr = py::reinterpret_borrow<py::array>(item.second);
+      if (arr.dtype().char_() != static_cast<char>(dtype) ||
+          arr.dtype().itemsize() != DTypeSize(dtype)) {
+        throw TypeError("out['" + key + "'] must have dtype " +
+                        py::str(ToNumpy(dtype)).cast<std::string>() + ", got " +
+                        py::str(arr.dtype()).cast<std::string>());
+      }
+      bool shape_ok = arr.ndim() == static_cast<py::ssize_t>(row_shape.size() + 1) &&
+                      arr.shape(0) == n;
+      for (size_t d = 0; shape_ok && d < row_shape.size(); ++d) {
+        shape_ok = arr.shape(d + 1) == row_shape[d];
+      }
+      if (!shape_ok) {
+        std::string want = "(" + std::to_string(n);
+        for (int64_t d : row_shape) want += ", " + std::to_string(d);
+        throw ValueError("out['" + key + "'] must have shape " + want + "), got " +
+                         py::str(py::tuple(arr.attr("shape"))).cast<std::string>());
+      }
+      if (!(arr.flags() & py::array::c_style)) {
+        throw ValueError("out['" + key + "'] must be C-contiguous");
+      }
+      if (!arr.writeable()) throw ValueError("out['" + key + "'] is read-only");
+      uint8_t* ptr = static_cast<uint8_t*>(arr.mutable_data());
+      if (field >= 0) {
+        targets.obs[field] = ptr;
+        obs[py::str(key)] = arr;
+      } else if (key == "reward") {
+        targets.reward = reinterpret_cast<float*>(ptr);
+        reward = arr;
+      } else if (key == "terminated") {
+        targets.terminated = reinterpret_cast<bool*>(ptr);
+        terminated = arr;
+      } else {
+        targets.truncated = reinterpret_cast<bool*>(ptr);
+        truncated = arr;
+      }
+    }
+    return py::make_tuple(obs, reward, terminated, truncated, info_);
+  }
+
   void CheckOpen() const {
     if (pool_->closed()) throw ClosedError("this pool is closed");
   }
@@ -361,6 +513,7 @@ class PyPool {
   py::dict obs_, final_obs_, info_;
   py::array reward_, terminated_, truncated_;
   py::tuple step_result_;
+  std::vector<py::tuple> recv_results_;  // one cached result per async ring slot
   mutable std::vector<int32_t> actions_;  // scratch, used only under the pool mutex
 };
 
@@ -374,7 +527,11 @@ py::object FieldsToPython(const std::vector<FieldSpec>& fields) {
 }
 
 std::unique_ptr<PyPool> Make(const std::string& task_id, int64_t num_envs, int num_threads,
-                             uint64_t seed, int64_t max_snapshots, py::dict task_kwargs) {
+                             uint64_t seed, int64_t max_snapshots, int64_t batch_size,
+                             py::dict task_kwargs) {
+  if (batch_size < 1 || batch_size > num_envs) {
+    throw ValueError("batch_size must be in [1, num_envs], got " + std::to_string(batch_size));
+  }
   if (num_envs < 1) throw ValueError("num_envs must be >= 1, got " + std::to_string(num_envs));
   if (num_envs > (int64_t{1} << 31)) throw ValueError("num_envs must be < 2**31");
   if (num_threads < 1 || num_threads > 1024) {
@@ -398,7 +555,7 @@ std::unique_ptr<PyPool> Make(const std::string& task_id, int64_t num_envs, int n
                       py::str(py::type::of(v).attr("__name__")).cast<std::string>());
     }
   }
-  PoolOptions options{num_envs, num_threads, seed, max_snapshots};
+  PoolOptions options{num_envs, num_threads, seed, max_snapshots, batch_size};
   std::unique_ptr<PoolBase> pool;
   {
     py::gil_scoped_release release;
@@ -445,10 +602,12 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("hardware_concurrency", [] { return std::thread::hardware_concurrency(); });
   m.def("make", &Make, py::arg("task_id"), py::arg("num_envs"), py::arg("num_threads"),
-        py::arg("seed"), py::arg("max_snapshots"), py::arg("task_kwargs"));
+        py::arg("seed"), py::arg("max_snapshots"), py::arg("batch_size"), py::arg("task_kwargs"));
 
   py::class_<PyPool>(m, "Pool")
-      .def("step", &PyPool::Step, py::arg("actions"))
+      .def("step", &PyPool::Step, py::arg("actions"), py::arg("out") = py::none())
+      .def("send", &PyPool::Send, py::arg("actions"), py::arg("env_ids"))
+      .def("recv", &PyPool::Recv)
       .def("reset", &PyPool::Reset, py::arg("env_ids"), py::arg("seeds"), py::arg("instances"))
       .def("snapshot", &PyPool::Snapshot, py::arg("env_ids"))
       .def("restore", &PyPool::Restore, py::arg("state_ids"), py::arg("env_ids"))
@@ -461,6 +620,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("task_id", [](PyPool& p) { return p.pool().task_id(); })
       .def_property_readonly("num_envs", [](PyPool& p) { return p.pool().num_envs(); })
       .def_property_readonly("num_threads", [](PyPool& p) { return p.pool().num_threads(); })
+      .def_property_readonly("batch_size", [](PyPool& p) { return p.pool().batch_size(); })
       .def_property_readonly("num_actions",
                              [](PyPool& p) { return p.pool().spec().num_actions; })
       .def_property_readonly("obs_fields",

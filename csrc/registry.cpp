@@ -4,6 +4,7 @@
 #include "registry.h"
 
 #include "tasks/cartpole.h"
+#include "tasks/delay.h"
 
 namespace pyenvpool {
 namespace {
@@ -12,7 +13,7 @@ template <class Task>
 TaskEntry Entry() {
   return {Task::kId, [](Kwargs& kwargs, const PoolOptions& o) -> std::unique_ptr<PoolBase> {
             return std::make_unique<Pool<Task>>(Task(kwargs), o.num_envs, o.num_threads, o.seed,
-                                                o.max_snapshots);
+                                                o.max_snapshots, o.batch_size);
           }};
 }
 
@@ -21,6 +22,7 @@ TaskEntry Entry() {
 const std::vector<TaskEntry>& RegisteredTasks() {
   static const std::vector<TaskEntry> tasks = {
       Entry<CartPole>(),
+      Entry<Delay>(),
   };
   return tasks;
 }

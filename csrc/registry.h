@@ -16,6 +16,7 @@ struct PoolOptions {
   int num_threads;
   uint64_t seed;
   int64_t max_snapshots;
+  int64_t batch_size;
 };
 
 struct TaskEntry {

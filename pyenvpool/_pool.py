@@ -92,16 +92,15 @@ def make(
         else _check_int("num_threads", num_threads, 1, 1024)
     )
     seed = _check_int("seed", seed, 0, 2**64 - 1)
-    if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size, 1, num_envs)
-        if batch_size != num_envs:
-            raise NotImplementedError("asynchronous pools (batch_size < num_envs) are not built yet")
+    batch_size = (
+        num_envs if batch_size is None else _check_int("batch_size", batch_size, 1, num_envs)
+    )
     cap = (
         np.iinfo(np.int64).max
         if max_snapshots is None
         else _check_int("max_snapshots", max_snapshots, 0)
     )
-    core = _core.make(task_id, num_envs, num_threads, seed, cap, dict(task_kwargs))
+    core = _core.make(task_id, num_envs, num_threads, seed, cap, batch_size, dict(task_kwargs))
     return EnvPool(core, max_snapshots)
 
 
@@ -138,6 +137,11 @@ class EnvPool:
     @property
     def num_threads(self) -> int:
         return self._core.num_threads
+
+    @property
+    def batch_size(self) -> int:
+        """Envs per ``recv`` batch; equal to ``num_envs`` for a synchronous pool."""
+        return self._core.batch_size
 
     @property
     def spec(self) -> Spec:
@@ -193,7 +197,9 @@ class EnvPool:
             return self._obs, {}
         return {n: v[ids] for n, v in self._obs.items()}, {"env_id": ids}
 
-    def step(self, actions: np.ndarray, *, copy: bool = False):
+    def step(
+        self, actions: np.ndarray, *, out: dict[str, np.ndarray] | None = None, copy: bool = False
+    ):
         """Step every env once with ``actions`` (integer array, ``[num_envs]``).
 
         Returns ``(obs, reward, terminated, truncated, info)``. Where an episode
@@ -205,11 +211,36 @@ class EnvPool:
 
         The arrays are views of engine memory, rewritten in place by the next
         call; ``copy=True`` returns owned copies instead.
+
+        ``out`` makes the engine write straight into arrays you own, e.g. slot
+        ``t`` of a preallocated rollout buffer: a dict whose keys are any of
+        the observation field names, ``"reward"``, ``"terminated"`` and
+        ``"truncated"``, each a writable C-contiguous array of the field's
+        dtype and shape ``[num_envs, ...]``. The returned tuple then holds
+        your arrays for those keys (engine views for the rest), and the
+        pool's own buffers for those keys are not written this step.
         """
-        result = self._core.step(actions)
+        result = self._core.step(actions, out)
         if copy:
             return _deep_copy(result)
         return result
+
+    # ---------------------------------------------------------------- async
+    def send(self, actions: Any, env_ids: Any) -> None:
+        """Asynchronous pools only: queue one step for each env in ``env_ids``.
+
+        An env can be in flight once: send it again only after ``recv``
+        returned its result. Nothing is queued if any argument is bad.
+        """
+        self._core.send(actions, env_ids)
+
+    def recv(self):
+        """Asynchronous pools only: wait for the next ``batch_size`` envs to
+        finish (whichever finish first) and return ``(obs, reward,
+        terminated, truncated, info)`` for them, with ``info["env_id"]``
+        naming each row's env. Auto-reset works as in ``step``. The arrays are
+        views that stay as returned until the next ``recv``."""
+        return self._core.recv()
 
     # ----------------------------------------------------------- snapshots
     @property
@@ -296,7 +327,12 @@ class EnvPool:
             return None
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             return [_check_int("seed", seed, 0, 2**64 - 1)] * k
-        seeds = list(np.asarray(seed).reshape(-1)) if isinstance(seed, np.ndarray) else list(seed)
+        if isinstance(seed, np.ndarray):
+            seeds = list(seed.reshape(-1))
+        elif isinstance(seed, (list, tuple)):
+            seeds = list(seed)
+        else:
+            raise TypeError(f"seed must be an int or a sequence of ints, got {type(seed).__name__}")
         if len(seeds) != k:
             raise ValueError(f"got {len(seeds)} seeds for {k} envs")
         return [_check_int("seed", s, 0, 2**64 - 1) for s in seeds]

@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/async_runner.h"
 #include "core/buffers.h"
 #include "core/errors.h"
 #include "core/rng.h"
@@ -52,11 +53,16 @@ struct InstanceArrays {
 
 class PoolBase {
  public:
-  PoolBase(std::string task_id, TaskSpec spec, int64_t num_envs, int num_threads)
+  // batch_size < num_envs makes the pool asynchronous: its num_threads
+  // workers serve Send/Recv, and every other call runs on the caller's thread.
+  PoolBase(std::string task_id, TaskSpec spec, int64_t num_envs, int num_threads,
+           int64_t batch_size)
       : task_id_(std::move(task_id)),
         spec_(std::move(spec)),
         num_envs_(num_envs),
-        threads_(num_threads),
+        num_threads_(num_threads),
+        batch_size_(batch_size),
+        threads_(batch_size < num_envs ? 1 : num_threads),
         live_(spec_.obs_fields, num_envs, /*with_episode_outputs=*/true),
         sim_(spec_.obs_fields, 0, /*with_episode_outputs=*/false) {
     for (const auto& f : spec_.obs_fields) row_bytes_.push_back(f.RowBytes());
@@ -66,7 +72,10 @@ class PoolBase {
   const std::string& task_id() const { return task_id_; }
   const TaskSpec& spec() const { return spec_; }
   int64_t num_envs() const { return num_envs_; }
-  int num_threads() const { return threads_.num_threads(); }
+  int num_threads() const { return num_threads_; }
+  int64_t batch_size() const { return batch_size_; }
+  bool is_async() const { return async_ != nullptr; }
+  AsyncRunner* async() { return async_.get(); }
   const BatchArrays& live() const { return live_; }
   const BatchArrays& sim() const { return sim_; }
   std::mutex& mutex() { return mutex_; }
@@ -74,7 +83,20 @@ class PoolBase {
   bool closed() const { return closed_; }
   void Close() {
     closed_ = true;
+    if (async_) async_->Stop();
     threads_.Stop();
+  }
+
+  // In an asynchronous pool an env that was sent and not yet received belongs
+  // to the workers; calls that touch its state must wait for recv().
+  void CheckNotInFlight(const int64_t* env_ids, int64_t k) const {
+    if (!async_) return;
+    for (int64_t j = 0; j < k; ++j) {
+      if (async_->InFlight(env_ids[j])) {
+        throw ValueError("env " + std::to_string(env_ids[j]) +
+                         " is in flight (sent, not yet received); recv() it first");
+      }
+    }
   }
 
   // Live envs. `actions` has num_envs entries in [0, num_actions).
@@ -112,12 +134,15 @@ class PoolBase {
   std::string task_id_;
   TaskSpec spec_;
   int64_t num_envs_;
+  int num_threads_;
+  int64_t batch_size_;
   std::vector<int64_t> row_bytes_;
   ThreadPool threads_;
   BatchArrays live_;
   BatchArrays sim_;
   std::mutex mutex_;
   bool closed_ = false;
+  std::unique_ptr<AsyncRunner> async_;  // declared last: stopped before the rest goes
 };
 
 template <class Task>
@@ -134,8 +159,9 @@ class Pool final : public PoolBase {
     int32_t episode_length = 0;
   };
 
-  Pool(Task task, int64_t num_envs, int num_threads, uint64_t seed, int64_t max_snapshots)
-      : PoolBase(Task::kId, task.Spec(), num_envs, num_threads),
+  Pool(Task task, int64_t num_envs, int num_threads, uint64_t seed, int64_t max_snapshots,
+       int64_t batch_size)
+      : PoolBase(Task::kId, task.Spec(), num_envs, num_threads, batch_size),
         task_(std::move(task)),
         slots_(num_envs),
         store_(max_snapshots) {
@@ -147,9 +173,17 @@ class Pool final : public PoolBase {
         task_.WriteObs(slots_[i].state, ObsRow{out.obs.data(), row_bytes_.data(), i});
       }
     });
+    if (batch_size < num_envs) {
+      staging_ = live_.targets();
+      async_ = std::make_unique<AsyncRunner>(num_threads, num_envs, batch_size, spec_.obs_fields,
+                                             live_, &Pool::AsyncStep, this);
+    }
   }
 
-  ~Pool() override { threads_.Stop(); }
+  ~Pool() override {
+    if (async_) async_->Stop();
+    threads_.Stop();
+  }
 
   void Step(const int32_t* actions, const Targets& out) override {
     threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
@@ -195,8 +229,8 @@ class Pool final : public PoolBase {
 
   void Snapshot(const int64_t* env_ids, int64_t k, int64_t* ids_out) override {
     store_.CheckCapacity(k);
+    store_.Allocate(k, ids_out);
     for (int64_t j = 0; j < k; ++j) {
-      ids_out[j] = store_.Allocate();
       auto& r = store_.Get(ids_out[j]);
       r.slot = slots_[env_ids[j]];
       r.terminated = r.truncated = false;
@@ -224,7 +258,7 @@ class Pool final : public PoolBase {
                 int64_t* new_ids) override {
     store_.CheckCapacity(k);
     EnsureSimRows(k);
-    for (int64_t j = 0; j < k; ++j) new_ids[j] = store_.Allocate();
+    store_.Allocate(k, new_ids);
     // No allocation past this point: record references stay valid.
     Targets out = sim_.targets();
     threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
@@ -259,7 +293,10 @@ class Pool final : public PoolBase {
   }
 
   void CheckStateIds(const int64_t* ids, int64_t k) const override {
-    for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);
+    bool all_live = true;
+    for (int64_t j = 0; j < k; ++j) all_live &= store_.IsLive(ids[j]);
+    if (all_live) return;
+    for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);  // throws naming the first bad id
   }
 
   int64_t snapshot_count() const override { return store_.count(); }
@@ -270,6 +307,12 @@ class Pool final : public PoolBase {
   std::string Render(int64_t env_id) const override { return task_.Render(slots_[env_id].state); }
 
  private:
+  // Async workers step one env into its row of the live (staging) buffers.
+  static void AsyncStep(void* ctx, int64_t env, int32_t action) {
+    auto* self = static_cast<Pool*>(ctx);
+    self->StepLive(env, action, self->staging_);
+  }
+
   void StepLive(int64_t i, int32_t action, const Targets& out) {
     Slot& s = slots_[i];
     const StepResult r = task_.Step(s.state, action);
@@ -295,6 +338,7 @@ class Pool final : public PoolBase {
   Task task_;
   std::vector<Slot> slots_;
   SnapshotStore<Slot> store_;
+  Targets staging_;
 };
 
 }  // namespace pyenvpool

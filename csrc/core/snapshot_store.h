@@ -12,6 +12,7 @@
 // all allocation for a call has finished.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,8 +26,6 @@ class SnapshotStore {
  public:
   struct Record {
     Slot slot;
-    uint32_t generation = 1;
-    bool live = false;
     bool terminated = false;  // the stored state ended its episode (simulate only)
     bool truncated = false;
   };
@@ -35,11 +34,9 @@ class SnapshotStore {
 
   int64_t count() const { return count_; }
   int64_t max_snapshots() const { return max_snapshots_; }
-  static constexpr int64_t record_bytes() { return sizeof(Record); }
+  // Bytes per snapshot: the record plus its generation tag and live flag.
+  static constexpr int64_t record_bytes() { return sizeof(Record) + sizeof(uint32_t) + 1; }
   int64_t bytes_in_use() const { return count_ * record_bytes(); }
-  int64_t bytes_reserved() const {
-    return static_cast<int64_t>(records_.capacity()) * record_bytes();
-  }
 
   // Throws SnapshotCapacityError unless k more records fit under the cap.
   void CheckCapacity(int64_t k) const {
@@ -61,44 +58,56 @@ class SnapshotStore {
   }
 
   bool IsLive(int64_t id) const {
-    if (id < 0) return false;
     const uint64_t index = static_cast<uint64_t>(id) & 0xFFFFFFFFULL;
-    const uint32_t generation = static_cast<uint32_t>(static_cast<uint64_t>(id) >> 32);
-    return index < records_.size() && records_[index].live &&
-           records_[index].generation == generation;
+    const uint64_t generation = static_cast<uint64_t>(id) >> 32;  // >= 2^31 for negative ids
+    return index < live_.size() && live_[index] && generation_[index] == generation;
   }
 
-  // Call CheckCapacity first. May grow the slab (invalidates Record pointers).
-  int64_t Allocate() {
-    uint32_t index;
-    if (!free_.empty()) {
-      index = free_.back();
-      free_.pop_back();
-    } else {
-      index = static_cast<uint32_t>(records_.size());
-      records_.emplace_back();
+  // Hands out k ids (call CheckCapacity first). Touches only the compact
+  // generation and live arrays; may grow the slab, which invalidates Record
+  // references, so take those only after all allocation for a call is done.
+  void Allocate(int64_t k, int64_t* ids) {
+    const int64_t reused = std::min<int64_t>(k, static_cast<int64_t>(free_.size()));
+    const size_t first_new = records_.size();
+    if (k > reused) {
+      const size_t size = first_new + static_cast<size_t>(k - reused);
+      records_.resize(size);
+      generation_.resize(size, 1);
+      live_.resize(size, 0);
     }
-    Record& r = records_[index];
-    r.live = true;
-    ++count_;
-    return static_cast<int64_t>((static_cast<uint64_t>(r.generation) << 32) | index);
+    for (int64_t j = 0; j < k; ++j) {
+      uint32_t index;
+      if (j < reused) {
+        index = free_.back();
+        free_.pop_back();
+      } else {
+        index = static_cast<uint32_t>(first_new + static_cast<size_t>(j - reused));
+      }
+      live_[index] = 1;
+      ids[j] = static_cast<int64_t>((static_cast<uint64_t>(generation_[index]) << 32) | index);
+    }
+    count_ += k;
   }
 
   // The id must be live.
   Record& Get(int64_t id) { return records_[static_cast<uint64_t>(id) & 0xFFFFFFFFULL]; }
+  const Record& Get(int64_t id) const {
+    return records_[static_cast<uint64_t>(id) & 0xFFFFFFFFULL];
+  }
 
   // The id must be live.
   void Release(int64_t id) {
     const uint32_t index = static_cast<uint32_t>(static_cast<uint64_t>(id) & 0xFFFFFFFFULL);
-    Record& r = records_[index];
-    r.live = false;
-    r.generation = r.generation == 0x7FFFFFFFU ? 1 : r.generation + 1;  // ids stay positive
+    live_[index] = 0;
+    generation_[index] = generation_[index] == 0x7FFFFFFFU ? 1 : generation_[index] + 1;
     free_.push_back(index);
     --count_;
   }
 
  private:
   std::vector<Record> records_;
+  std::vector<uint32_t> generation_;  // ids stay positive: generation < 2^31
+  std::vector<uint8_t> live_;
   std::vector<uint32_t> free_;
   int64_t count_ = 0;
   int64_t max_snapshots_;

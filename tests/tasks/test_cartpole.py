@@ -1,0 +1,98 @@
+"""CartPole-v1 against Gymnasium's own implementation, step by step."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import pyenvpool
+
+
+def _gym_envs(n: int, seed: int):
+    envs = [gym.make("CartPole-v1") for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    starts = np.stack([env.unwrapped.state for env in envs])
+    return envs, starts
+
+
+def test_parity_with_gymnasium_over_thousands_of_steps(make_pool, rng):
+    """Synchronised start states, identical actions: identical rewards and flags,
+    observations equal (the float64 dynamics run in the same order)."""
+    n, steps = 16, 1500
+    envs, starts = _gym_envs(n, seed=100)
+    pool = make_pool("CartPole-v1", n, num_threads=2)
+    pool.reset(instances={"state": starts})
+    episodes_checked = 0
+    max_obs_diff = 0.0
+    for _ in range(steps):
+        actions = rng.integers(0, 2, n)
+        obs, reward, terminated, truncated, info = pool.step(actions)
+        for i, env in enumerate(envs):
+            g_obs, g_rew, g_term, g_trunc, _ = env.step(int(actions[i]))
+            assert reward[i] == g_rew
+            assert terminated[i] == g_term and truncated[i] == g_trunc
+            mine = info["final_obs"]["obs"][i] if (g_term or g_trunc) else obs["obs"][i]
+            max_obs_diff = max(max_obs_diff, float(np.abs(mine - g_obs).max()))
+            if g_term or g_trunc:
+                episodes_checked += 1
+                env.reset()
+                pool.reset(env_ids=[i], instances={"state": env.unwrapped.state[None]})
+    assert max_obs_diff <= 1e-6
+    assert episodes_checked > 100
+
+
+def test_truncation_at_500_steps_matches_time_limit(make_pool):
+    """A balanced pole (a controller that pushes against the lean) is truncated
+    exactly at step 500, as Gymnasium's TimeLimit does."""
+    pool = make_pool("CartPole-v1", 4, num_threads=1)
+    obs, _ = pool.reset(seed=3)
+    for t in range(1, 501):
+        actions = (obs["obs"][:, 2] + 0.5 * obs["obs"][:, 3] > 0).astype(np.int32)
+        obs, reward, terminated, truncated, info = pool.step(actions)
+        if t < 500:
+            assert not truncated.any()
+    assert truncated.all() and not terminated.any()
+    assert (info["episode_length"] == 500).all()
+    assert (info["episode_return"] == 500.0).all()
+
+
+def test_kwargs(make_pool):
+    pool = make_pool("CartPole-v1", 2, max_episode_steps=7)
+    pool.reset(seed=0)
+    for _ in range(6):
+        _, _, _, truncated, _ = pool.step(np.array([0, 1]))
+    _, _, terminated, truncated, info = pool.step(np.array([0, 1]))
+    assert (truncated | terminated).all()
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        pyenvpool.make("CartPole-v1", 2, max_episode_steps=0)
+    with pytest.raises(TypeError, match="sutton_barto_reward"):
+        pyenvpool.make("CartPole-v1", 2, sutton_barto_reward="yes")
+
+
+def test_sutton_barto_reward(make_pool):
+    pool = make_pool("CartPole-v1", 1, sutton_barto_reward=True)
+    pool.reset(seed=0)
+    rewards = []
+    while True:
+        _, reward, terminated, _, _ = pool.step(np.array([1]))
+        rewards.append(float(reward[0]))
+        if terminated[0]:
+            break
+    assert rewards[-1] == -1.0 and set(rewards[:-1]) <= {0.0}
+
+
+def test_spaces_match_gymnasium(make_pool):
+    pool = make_pool("CartPole-v1", 2)
+    ref = gym.make("CartPole-v1")
+    box = pool.single_observation_space["obs"]
+    assert box == ref.observation_space
+    assert pool.single_action_space == ref.action_space
+
+
+def test_render_shows_the_cart(make_pool):
+    pool = make_pool("CartPole-v1", 1)
+    pool.reset(instances={"state": np.array([[1.2, 0.0, 0.1, 0.0]])})
+    text = pool.render(0)
+    assert "x=+1.200" in text and "#" in text
