@@ -14,10 +14,12 @@ one episode per env), and ``load_state_dict`` rebuilds every live state by
 re-seeding and replaying them: after it, the pool produces the same numbers,
 bit for bit, as the one that was saved.
 
-``step`` returns the engine's views unchanged, including ``info["final_obs"]``
-and the episode totals; the caller must read them before
-``start_new_episodes``, whose ``reset`` rewrites the pool's buffers. After it,
-``obs`` (the same arrays) holds the first observation of the new episodes.
+``step`` returns the engine's views (or, with ``out=``, the caller's arrays),
+including ``info["final_obs"]`` and the episode totals; the caller must read
+them before ``start_new_episodes``, whose ``reset`` rewrites the pool's
+buffers. ``obs`` always holds every env's current observation: after
+``start_new_episodes`` its rows for the new episodes hold their first
+observation, whether those arrays are the pool's views or the ``out`` arrays.
 """
 
 from __future__ import annotations
@@ -70,15 +72,16 @@ class TrainingEnvs:
         self._rows = np.arange(num_envs)
         self.obs, _ = self.pool.reset(seed=episode_seeds(seed, self.episodes))
 
-    def step(self, actions: np.ndarray):
-        """Step every env; returns the pool's ``(obs, reward, terminated, truncated, info)``."""
+    def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None):
+        """Step every env: ``(obs, reward, terminated, truncated, info)``. ``out``
+        (see ``EnvPool.step``) has the engine write into the caller's arrays."""
         if self.history_len.max() >= self.history.shape[1]:
             grown = np.zeros((self.num_envs, 2 * self.history.shape[1]), np.int32)
             grown[:, : self.history.shape[1]] = self.history
             self.history = grown
         self.history[self._rows, self.history_len] = actions
         self.history_len += 1
-        result = self.pool.step(actions)
+        result = self.pool.step(actions) if out is None else self.pool.step(actions, out=out)
         self.obs = result[0]
         return result
 
@@ -89,7 +92,10 @@ class TrainingEnvs:
             return
         self.episodes[env_ids] += 1
         self.history_len[env_ids] = 0
-        self.pool.reset(seed=episode_seeds(self.seed, self.episodes[env_ids]), env_ids=env_ids)
+        seeds = episode_seeds(self.seed, self.episodes[env_ids])
+        first, _ = self.pool.reset(seed=seeds, env_ids=env_ids)
+        for name, current in self.obs.items():  # also when ``current`` is an out= array
+            current[env_ids] = first[name]
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -111,29 +111,43 @@ class Evaluator:
         return result
 
     def render_final_states(self, policy: Policy, count: int) -> list[str]:
-        """Text pictures of the last state of the first ``count`` evaluation episodes.
+        """Text pictures of how the first ``count`` evaluation episodes ended.
 
-        The live pool auto-resets, so these episodes are played on snapshot
-        copies (``simulate`` does not reset) and each final state is restored
-        into a live env to be rendered.
+        The live pool auto-resets and the engine renders only live,
+        unfinished states, so the episodes are played on snapshot copies
+        (``simulate`` does not reset); each picture is the last state before
+        the episode ended, restored into a live env and rendered, followed by
+        the action that ended it and the episode's return.
         """
         count = min(count, self.pool.num_envs)
-        env_ids = np.arange(count)
         obs, _ = self.pool.reset(seed=self.seed)
         obs = {name: view[:count].copy() for name, view in obs.items()}
-        states = self.pool.snapshot(env_ids)
-        done = np.zeros(count, bool)
+        states = self.pool.snapshot(np.arange(count))
+        returns = np.zeros(count)
+        lengths = np.zeros(count, np.int64)
+        pictures: list[str | None] = [None] * count
         try:
-            while not done.all():
-                obs, _, terminated, truncated, new_states = self.pool.simulate(states, policy(obs))
+            while any(p is None for p in pictures):
+                actions = policy(obs)
+                obs, reward, terminated, truncated, new_states = self.pool.simulate(states, actions)
                 obs = {name: view.copy() for name, view in obs.items()}
-                done |= terminated | truncated
+                for i in np.flatnonzero(terminated | truncated):
+                    if pictures[i] is not None:
+                        continue
+                    self.pool.restore(states[i : i + 1], np.array([i]))
+                    pictures[i] = (
+                        f"{self.pool.render(int(i))}\n"
+                        f"then action {int(actions[i])} ended the episode after "
+                        f"{lengths[i] + 1} steps with return {returns[i] + reward[i]:.4f}"
+                    )
+                active = np.array([p is None for p in pictures])
+                returns[active] += reward[active]
+                lengths[active] += 1
                 self.pool.release(states)
                 states = new_states
-            self.pool.restore(states, env_ids)
         finally:
             self.pool.release(states, missing_ok=True)
-        return [self.pool.render(i) for i in range(count)]
+        return [p for p in pictures if p is not None]
 
     def close(self) -> None:
         self.pool.close()

@@ -32,7 +32,7 @@ from trainer.config import Config
 from trainer.distributions import MaskedCategorical
 from trainer.envs import TrainingEnvs
 from trainer.optim import Adam
-from trainer.storage import RolloutStorage, copy_obs
+from trainer.storage import RolloutStorage, copy_obs, copy_outcome
 
 
 def compute_gae(
@@ -86,10 +86,12 @@ class PPO:
 
     # ----------------------------------------------------------- schedule
     def set_total_steps(self, total_steps: int, update: int) -> None:
-        """Change the step budget; the learning rate then decays from its current value."""
+        """Change the step budget before ``update``: the linear decay then runs
+        from the learning rate of the last update done to 0 at the new end."""
         num_updates = math.ceil(total_steps / self.batch_size)
         if num_updates != self.num_updates:
-            self.lr_anchor = (update, self.learning_rate(update))
+            last = max(update - 1, 0)
+            self.lr_anchor = (last, self.learning_rate(last) if update > 0 else self.lr_anchor[1])
             self.num_updates = num_updates
 
     def learning_rate(self, update: int) -> float:
@@ -127,12 +129,12 @@ class PPO:
             s.values[t] = value
             actions = action.cpu().numpy()
             tock = time.perf_counter()
-            _, reward, terminated, truncated, info = envs.step(actions)
+            out = s.step_out(t)
+            _, reward, terminated, truncated, info = envs.step(actions, out)
             env_time += time.perf_counter() - tock
             model_time += tock - tick
-            s.rewards[t].copy_(torch.from_numpy(reward))
-            s.terminated[t].copy_(torch.from_numpy(terminated))
-            s.truncated[t].copy_(torch.from_numpy(truncated))
+            if out is None:
+                copy_outcome(s, t, reward, terminated, truncated)
             done = terminated | truncated
             if done.any():
                 returns.append(info["episode_return"][done].astype(np.float64))
@@ -151,7 +153,8 @@ class PPO:
                 tock = time.perf_counter()
                 envs.start_new_episodes(done)
                 env_time += time.perf_counter() - tock
-            copy_obs({name: tensor[t + 1] for name, tensor in s.obs.items()}, envs.obs)
+            if out is None:
+                copy_obs({name: tensor[t + 1] for name, tensor in s.obs.items()}, envs.obs)
         tick = time.perf_counter()
         s.values[-1] = agent.get_value({name: tensor[-1] for name, tensor in s.obs.items()})
         model_time += time.perf_counter() - tick

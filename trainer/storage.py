@@ -1,10 +1,11 @@
 """Preallocated rollout storage, and the one place engine output is copied in.
 
 The pool returns NumPy *views* of engine memory that the next ``step`` or
-``reset`` rewrites, so everything a rollout keeps is copied into tensors
-allocated once, here. ``copy_obs`` is the only function that reads observation
-views into storage: switching to an ``out=`` step API that writes straight into
-these tensors is a change to that function alone.
+``reset`` rewrites, so everything a rollout keeps lives in tensors allocated
+once, here. On the CPU the engine writes each step's observations, rewards and
+flags straight into them (``step_out``, the pool's ``out=`` API); for storage
+on another device ``step_out`` is None and ``copy_obs`` / ``copy_outcome``
+copy the views instead. Those are the only places engine output enters storage.
 
 Layout (T = num_steps, N = num_envs): ``obs[t]`` is the observation the policy
 acted on at step t, and ``obs[T]`` the one after the last step (for
@@ -33,6 +34,19 @@ def copy_obs(dst: Observation, src: dict[str, np.ndarray]) -> None:
         tensor.copy_(torch.from_numpy(src[name]))
 
 
+def copy_outcome(
+    storage: RolloutStorage,
+    t: int,
+    reward: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+) -> None:
+    """Copy one step's reward and flags (engine views) into row ``t`` of ``storage``."""
+    storage.rewards[t].copy_(torch.from_numpy(reward))
+    storage.terminated[t].copy_(torch.from_numpy(terminated))
+    storage.truncated[t].copy_(torch.from_numpy(truncated))
+
+
 def empty_obs(spec: Any, leading: tuple[int, ...], device: torch.device) -> Observation:
     """Zeroed observation tensors ``[*leading, *field_shape]`` in the fields' dtypes."""
     return {
@@ -57,6 +71,22 @@ class RolloutStorage:
         self.final_values = torch.zeros(shape, device=device)
         self.advantages = torch.zeros(shape, device=device)
         self.returns = torch.zeros(shape, device=device)
+        self._step_out = None
+        if torch.device(device).type == "cpu":  # NumPy views of the tensors, for out=
+            self._step_out = [
+                {
+                    **{name: obs[t + 1].numpy() for name, obs in self.obs.items()},
+                    "reward": self.rewards[t].numpy(),
+                    "terminated": self.terminated[t].numpy(),
+                    "truncated": self.truncated[t].numpy(),
+                }
+                for t in range(num_steps)
+            ]
+
+    def step_out(self, t: int) -> dict[str, np.ndarray] | None:
+        """``out=`` arrays for step ``t`` (obs[t + 1], rewards[t], flags[t]), or
+        None when the storage is not on the CPU."""
+        return None if self._step_out is None else self._step_out[t]
 
     def next_values(self) -> torch.Tensor:
         """V of the state each step led to: V(obs[t+1]), or V(final_obs) where truncated."""

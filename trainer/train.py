@@ -151,8 +151,7 @@ class Trainer:
     def resume(cls, run_dir: Path, total_steps: int | None = None, **kwargs: Any) -> Trainer:
         config = load_run_config(run_dir)
         if total_steps is not None:
-            config.total_steps = total_steps
-            finalize(config)
+            config = finalize(apply(config, {"total_steps": total_steps}, "--total-steps"))
         latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
         if latest is None:
             raise RunError(

@@ -28,7 +28,12 @@ def test_write_and_read_back(tmp_path):
     folder = tmp_path / "checkpoints"
     path = checkpoint.save(folder, 1024, payload(1.5), META)
     assert path == folder / "step_1024"
-    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.pt", "optimizer.pt", "state.pt"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "metadata.json",
+        "model.pt",
+        "optimizer.pt",
+        "state.pt",
+    ]
     assert checkpoint.pointer(folder, "latest") == path.resolve()
     assert os.readlink(folder / "latest") == "step_1024"  # relative: the run dir can move
     loaded = checkpoint.load(tmp_path)  # a run directory means its latest checkpoint
@@ -109,10 +114,14 @@ def test_missing_or_foreign_format_is_refused(tmp_path):
 
 def test_check_compatible_refuses_other_task_algo_or_architecture():
     checkpoint.check_compatible(META, "CartPole-v1", "ppo", META["architecture"])
-    with pytest.raises(CheckpointError, match="trained on task 'CartPole-v1', but this run is 'Maze-v0'"):
+    with pytest.raises(
+        CheckpointError, match="trained on task 'CartPole-v1', but this run is 'Maze-v0'"
+    ):
         checkpoint.check_compatible(META, "Maze-v0", "ppo", META["architecture"])
     with pytest.raises(CheckpointError, match="--algo ppo"):
         checkpoint.check_compatible(META, "CartPole-v1", "spo", META["architecture"])
     other = {"network": {"architecture": "mlp", "hidden_sizes": [32]}}
-    with pytest.raises(CheckpointError, match=r"network.hidden_sizes: checkpoint None, this run \[32\]"):
+    with pytest.raises(
+        CheckpointError, match=r"network.hidden_sizes: checkpoint None, this run \[32\]"
+    ):
         checkpoint.check_compatible(META, "CartPole-v1", "ppo", other)

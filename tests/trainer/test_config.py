@@ -18,7 +18,6 @@ from trainer.config import (
     field_docs,
     leaf_fields,
     resolve,
-    task_defaults,
 )
 
 
@@ -34,7 +33,9 @@ def test_every_field_has_a_default_and_a_one_line_docstring():
         for f in dataclasses.fields(cls):
             assert docs.get(f.name), f"{cls.__name__}.{f.name} has no docstring"
             assert "\n" not in docs[f.name]
-            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            assert (
+                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            )
 
 
 def test_field_names_are_unique_across_sections():
@@ -82,8 +83,14 @@ def test_missing_task_is_an_error():
     "data, message",
     [
         ({"num_env": 4}, r"unknown config key 'num_env'.*did you mean 'num_envs'"),
-        ({"ppo": {"clip_cof": 0.1}}, r"unknown config key 'ppo.clip_cof'.*did you mean 'clip_coef'"),
-        ({"learning_rate": 0.1}, r"unknown config key 'learning_rate'.*did you mean 'ppo.learning_rate'"),
+        (
+            {"ppo": {"clip_cof": 0.1}},
+            r"unknown config key 'ppo.clip_cof'.*did you mean 'clip_coef'",
+        ),
+        (
+            {"learning_rate": 0.1},
+            r"unknown config key 'learning_rate'.*did you mean 'ppo.learning_rate'",
+        ),
         ({"ppo": {"num_envs": 3}}, r"unknown config key 'ppo.num_envs'.*did you mean 'num_envs'"),
         ({"netwrk": {}}, r"unknown config key 'netwrk'.*did you mean 'network'"),
         ({"zzz_qqq": 1}, r"unknown config key 'zzz_qqq' in .*my.yaml$"),
@@ -119,10 +126,17 @@ def test_invalid_values_name_the_key(flags, message):
 
 
 def test_command_line_strings_are_coerced():
-    config = resolve(flags={
-        "task": "CartPole-v1", "total_steps": "1e5", "anneal_lr": "false", "target_kl": "0.02",
-        "hidden_sizes": "32,16", "task_kwargs": "{max_episode_steps: 100}", "target_return": "null",
-    })
+    config = resolve(
+        flags={
+            "task": "CartPole-v1",
+            "total_steps": "1e5",
+            "anneal_lr": "false",
+            "target_kl": "0.02",
+            "hidden_sizes": "32,16",
+            "task_kwargs": "{max_episode_steps: 100}",
+            "target_return": "null",
+        }
+    )
     assert config.total_steps == 100_000 and config.ppo.anneal_lr is False
     assert config.ppo.target_kl == 0.02 and config.network.hidden_sizes == [32, 16]
     assert config.task_kwargs == {"max_episode_steps": 100} and config.target_return is None
@@ -135,7 +149,9 @@ def test_yaml_scientific_notation_without_a_dot_is_a_float(tmp_path):
 
 
 def test_architecture_auto_resolves_by_task():
-    assert resolve(flags={"task": "CartPole-v1", "architecture": "auto"}).network.architecture == "mlp"
+    assert (
+        resolve(flags={"task": "CartPole-v1", "architecture": "auto"}).network.architecture == "mlp"
+    )
     assert resolve(flags={"task": "Maze-v0"}).network.architecture == "maze_cnn"
     assert resolve(flags={"task": "BinPack-v0"}).network.architecture == "binpack_attention"
 

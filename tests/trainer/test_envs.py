@@ -11,8 +11,15 @@ def run(envs, actions):
     out = []
     for a in actions:
         obs, reward, terminated, truncated, info = envs.step(a)
-        out.append((obs["obs"].copy(), reward.copy(), terminated.copy(), truncated.copy(),
-                    info["episode_return"].copy()))
+        out.append(
+            (
+                obs["obs"].copy(),
+                reward.copy(),
+                terminated.copy(),
+                truncated.copy(),
+                info["episode_return"].copy(),
+            )
+        )
         envs.start_new_episodes(terminated | truncated)
     return out
 
@@ -37,7 +44,7 @@ def test_restored_envs_continue_bit_for_bit():
     restored.load_state_dict(state)
     assert np.array_equal(restored.obs["obs"], first.obs["obs"])
     got = run(restored, actions[70:])
-    for (a, b) in zip(expected[70:], got):
+    for a, b in zip(expected[70:], got):
         for x, y in zip(a, b):
             assert np.array_equal(x, y)
     for envs in (reference, first, restored):

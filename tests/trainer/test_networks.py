@@ -66,8 +66,14 @@ def test_maze_cnn_on_maze_shaped_tensors(maze_spec, shared, random_obs):
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_binpack_attention_on_binpack_shaped_tensors(binpack_spec, shared, random_obs):
-    cfg = NetworkConfig(architecture="binpack_attention", num_layers=2, num_heads=4, key_size=8,
-                        hidden_sizes=[32], shared_torso=shared)
+    cfg = NetworkConfig(
+        architecture="binpack_attention",
+        num_layers=2,
+        num_heads=4,
+        key_size=8,
+        hidden_sizes=[32],
+        shared_torso=shared,
+    )
     agent = build_agent(binpack_spec, cfg)
     assert isinstance(agent, BinPackAgent)
     check_agent(agent, random_obs(binpack_spec, 3), 800)
@@ -75,8 +81,9 @@ def test_binpack_attention_on_binpack_shaped_tensors(binpack_spec, shared, rando
 
 def test_binpack_logits_are_bilinear_in_ems_major_order(binpack_spec, random_obs):
     # Action a = ems_index * 20 + item_index (row-major over Jumanji's (40, 20) mask).
-    cfg = NetworkConfig(architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4,
-                        hidden_sizes=[8])
+    cfg = NetworkConfig(
+        architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4, hidden_sizes=[8]
+    )
     agent = build_agent(binpack_spec, cfg)
     obs = random_obs(binpack_spec, 2)
     ems, items = agent.actor_torso(obs, agent.biases(obs))
@@ -90,8 +97,9 @@ def test_binpack_logits_are_bilinear_in_ems_major_order(binpack_spec, random_obs
 def test_binpack_cross_attention_respects_the_action_mask(binpack_spec, random_obs):
     # An item that no EMS may take cannot influence the EMS embeddings through
     # cross-attention (ems_self / items_self are masked by their own masks).
-    cfg = NetworkConfig(architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4,
-                        hidden_sizes=[8])
+    cfg = NetworkConfig(
+        architecture="binpack_attention", num_layers=1, num_heads=2, key_size=4, hidden_sizes=[8]
+    )
     agent = build_agent(binpack_spec, cfg)
     obs = random_obs(binpack_spec, 1)
     obs["items_mask"][:] = True
@@ -107,8 +115,10 @@ def test_binpack_cross_attention_respects_the_action_mask(binpack_spec, random_o
 
 
 def test_binpack_fully_masked_rows_stay_finite(binpack_spec, random_obs):
-    agent = build_agent(binpack_spec, NetworkConfig(architecture="binpack_attention", num_heads=2,
-                                                    key_size=4, hidden_sizes=[8]))
+    agent = build_agent(
+        binpack_spec,
+        NetworkConfig(architecture="binpack_attention", num_heads=2, key_size=4, hidden_sizes=[8]),
+    )
     obs = random_obs(binpack_spec, 2)
     for name in ("ems_mask", "items_mask", "action_mask"):
         obs[name][:] = False

@@ -65,8 +65,8 @@ def test_rollout_bootstraps_truncated_rows_from_final_obs(tiny_config):
     finals = []
     original_step = envs.step
 
-    def spy(actions):
-        result = original_step(actions)
+    def spy(actions, out=None):
+        result = original_step(actions, out)
         finals.append({k: v.copy() for k, v in result[4]["final_obs"].items()})
         return result
 
@@ -91,8 +91,17 @@ def test_update_reports_trainer_metrics_and_moves_parameters(tiny_config):
     before = [p.detach().clone() for p in agent.parameters()]
     result = ppo.iteration(0)
     metrics = result["trainer"]
-    expected = {"policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm",
-                "explained_variance", "learning_rate", "epochs"}
+    expected = {
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "grad_norm",
+        "explained_variance",
+        "learning_rate",
+        "epochs",
+    }
     assert expected <= set(metrics)
     assert metrics["epochs"] == 2
     assert metrics["learning_rate"] == pytest.approx(config.ppo.learning_rate)
@@ -106,9 +115,10 @@ def test_learning_rate_decays_linearly_and_re_anchors_on_a_new_budget(tiny_confi
     envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs)
     ppo = PPO(config, envs, build_agent(envs.spec, config.network), torch.device("cpu"))
     assert [ppo.learning_rate(u) for u in (0, 5, 9)] == pytest.approx([1.0, 0.5, 0.1])
-    ppo.set_total_steps(8 * 16 * 20, update=5)  # double the budget at update 5
-    assert ppo.learning_rate(5) == pytest.approx(0.5)  # no jump
-    assert ppo.learning_rate(12) == pytest.approx(0.5 * (1 - 7 / 15))
+    ppo.set_total_steps(8 * 16 * 20, update=5)  # double the budget before update 5
+    assert ppo.learning_rate(4) == pytest.approx(0.6)  # the last rate used stays put
+    assert ppo.learning_rate(5) == pytest.approx(0.6 * (1 - 1 / 16))
+    assert ppo.learning_rate(12) == pytest.approx(0.6 * (1 - 8 / 16))
     envs.close()
 
 
@@ -118,3 +128,25 @@ def test_target_kl_stops_epochs_early(tiny_config):
     ppo = PPO(config, envs, build_agent(envs.spec, config.network), torch.device("cpu"))
     assert ppo.iteration(0)["trainer"]["epochs"] == 1
     envs.close()
+
+
+def test_out_buffers_and_copies_fill_storage_identically(tiny_config):
+    # On the CPU the engine writes into storage (out=); elsewhere views are copied.
+    config = tiny_config(num_envs=6, num_steps=40, task_kwargs={"max_episode_steps": 15})
+    storages = []
+    for use_out in (True, False):
+        torch.manual_seed(0)
+        envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs)
+        ppo = PPO(config, envs, build_agent(envs.spec, config.network), torch.device("cpu"))
+        if not use_out:
+            ppo.storage._step_out = None
+        ppo.collect()
+        ppo.collect()
+        storages.append(ppo.storage)
+        envs.close()
+    a, b = storages
+    assert a.truncated.any() and a.terminated.any()
+    for name in ("actions", "logprobs", "values", "rewards", "terminated", "truncated"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(a.obs["obs"], b.obs["obs"])
+    torch.testing.assert_close(a.final_values[a.truncated], b.final_values[b.truncated])

@@ -1,0 +1,193 @@
+"""End-to-end runs of the ``pyenvpool-train`` command on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--num-envs",
+    "8",
+    "--num-steps",
+    "16",
+    "--total-steps",
+    "512",
+    "--eval-interval",
+    "256",
+    "--eval-episodes",
+    "4",
+    "--eval-num-envs",
+    "4",
+    "--checkpoint-interval",
+    "256",
+    "--task-kwargs",
+    "{max_episode_steps: 40}",
+    "--no-progress",
+]
+
+
+def cli(*args, cwd, check=True):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_train_resume_fork_evaluate(tmp_path):
+    out = cli("--task", "CartPole-v1", *TINY, "--run-dir", "runs/first", cwd=tmp_path)
+    run = tmp_path / "runs" / "first"
+    assert "run directory: runs/first" in out.stdout and "budget: 512 env steps" in out.stdout
+    assert {p.name for p in run.iterdir()} >= {
+        "config.yaml",
+        "metrics.jsonl",
+        "checkpoints",
+        "learning_curve.png",
+        "tensorboard",
+    }
+    checkpoints = {p.name for p in (run / "checkpoints").iterdir()}
+    assert {"latest", "best", "step_512"} <= checkpoints
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["task"] == "CartPole-v1" and config["num_envs"] == 8
+    assert config["network"]["architecture"] == "mlp"  # resolved, not "auto"
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert {json.loads(line)["category"] for line in lines} == {
+        "TRAINER",
+        "ACTOR",
+        "EVALUATOR",
+        "MISC",
+    }
+
+    # Resume: only the budget may change.
+    bad = cli("--resume", "runs/first", "--learning-rate", "0.1", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "only --total-steps may" in bad.stderr
+    out = cli("--resume", "runs/first", "--total-steps", "768", "--no-progress", cwd=tmp_path)
+    assert "budget: 768 env steps" in out.stdout
+    steps = [
+        json.loads(line)["env_steps"]
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["category"] == "TRAINER"
+    ]
+    assert steps == [128, 256, 384, 512, 640, 768]
+
+    # Fork from the best checkpoint with a new learning rate into a new run.
+    out = cli(
+        "--fork",
+        "runs/first/checkpoints/best",
+        "--learning-rate",
+        "1e-4",
+        "--total-steps",
+        "256",
+        "--run-dir",
+        "runs/child",
+        "--no-progress",
+        cwd=tmp_path,
+    )
+    child = yaml.safe_load((tmp_path / "runs" / "child" / "config.yaml").read_text())
+    assert child["ppo"]["learning_rate"] == 1e-4 and child["num_envs"] == 8
+
+    # Evaluate a checkpoint: mean/min/max return and length, and final states.
+    out = cli(
+        "--evaluate",
+        "runs/first/checkpoints/latest",
+        "--eval-episodes",
+        "6",
+        "--render",
+        "2",
+        cwd=tmp_path,
+    )
+    assert "6 episodes" in out.stdout and "return mean" in out.stdout and "min" in out.stdout
+    assert "length mean" in out.stdout
+    assert out.stdout.count("final state of evaluation episode") == 2
+    bad = cli("--evaluate", "runs/first", "--learning-rate", "1", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "does not apply to --evaluate" in bad.stderr
+
+
+def test_default_run_name_and_runs_root(tmp_path):
+    cli(
+        "--task",
+        "CartPole-v1",
+        *TINY,
+        "--total-steps",
+        "128",
+        "--seed",
+        "4",
+        "--runs-root",
+        "out",
+        "--no-tensorboard",
+        "--no-plot",
+        cwd=tmp_path,
+    )
+    (run,) = (tmp_path / "out").iterdir()
+    assert run.name.startswith("CartPole-v1-ppo-seed4-")
+    assert not (run / "tensorboard").exists() and not (run / "learning_curve.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "CartPole-v1", "--lerning-rate", "1"], "--learning-rate"),
+        (["--task", "NoSuchTask-v0", "--print-config"], "no such"),
+        (["--task", "Nope-v0"], "unknown task 'Nope-v0'; known: "),
+        (["--task", "CartPole-v1", "--num-envs", "many"], "num_envs: expected an integer"),
+        (["--num-envs", "4"], "no task given"),
+    ],
+)
+def test_usage_errors_name_the_problem(tmp_path, args, message):
+    result = cli(*args, cwd=tmp_path, check=False)
+    if message == "no such":  # an unknown task without an embedded config still resolves
+        assert result.returncode == 0 and "task: NoSuchTask-v0" in result.stdout
+        return
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_unknown_key_in_config_file_suggests_the_right_one(tmp_path):
+    (tmp_path / "my.yaml").write_text("task: CartPole-v1\nppo:\n  clip_cof: 0.1\n")
+    result = cli("--config", "my.yaml", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "unknown config key 'ppo.clip_cof'" in result.stderr and "clip_coef" in result.stderr
+
+
+def test_print_config_shows_the_precedence(tmp_path):
+    (tmp_path / "my.yaml").write_text("num_envs: 5\nppo:\n  learning_rate: 0.5\n")
+    out = cli(
+        "--task",
+        "CartPole-v1",
+        "--config",
+        "my.yaml",
+        "--learning-rate",
+        "0.25",
+        "--print-config",
+        cwd=tmp_path,
+    )
+    config = yaml.safe_load(out.stdout)
+    assert config["num_envs"] == 5 and config["ppo"]["learning_rate"] == 0.25
+
+
+def test_help_lists_every_config_field_without_importing_torch():
+    code = (
+        "import sys, trainer.cli; "
+        "from click.testing import CliRunner; "
+        "r = CliRunner().invoke(trainer.cli.main, ['--help']); "
+        "assert r.exit_code == 0, r.output; "
+        "assert '--clip-coef' in r.output and '--architecture' in r.output; "
+        "assert '--anneal-lr / --no-anneal-lr' in r.output; "
+        "assert 'torch' not in sys.modules"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="120")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
