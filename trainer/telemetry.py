@@ -208,20 +208,13 @@ class _ProgressBar:
     """A rich progress bar: env steps, steps/s, ETA and the last evaluation."""
 
     def __init__(self, total: int, completed: int, title: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             TextColumn("{task.completed:,}/{task.total:,} steps"),
             TextColumn("{task.fields[sps]} steps/s"),
-            TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TextColumn("eval {task.fields[last_eval]}"),
