@@ -6,29 +6,34 @@ of `obs` already holds the next episode's first observation and the pool's
 autoreset modes are built on that:
 
 * ``SAME_STEP`` is the engine's own behaviour. `step` returns the engine's
-  arrays as they are (no copy) and adds Gymnasium's ``final_obs`` (an object
-  array of rows, ``None`` where no episode ended) and ``final_info``.
+  arrays as they are and adds Gymnasium's ``final_obs`` (an object array of
+  rows, ``None`` where no episode ended) and ``final_info``.
 * ``NEXT_STEP`` (Gymnasium's default) returns the finished episode's last
-  observation on the step it ends; the next `step` then returns the new
-  episode's first observation with reward 0 and both flags False, and ignores
-  that env's action. The engine has already reset such an env, so the adapter
-  snapshots it right after the reset and restores it after the engine's next
-  step, which undoes the step the action would have made. The envs therefore
-  visit exactly the same episodes as in ``SAME_STEP`` for the same seed.
-* ``DISABLED`` returns the last observation like ``NEXT_STEP``; stepping before
-  `reset(options={"reset_mask": ...})` has restarted every ended env raises
-  `gymnasium.error.ResetNeeded`. Restarting an ended env without a seed keeps
-  the start state the engine already drew for it.
+  observation on the step it ends; the next `step` returns the new episode's
+  first observation with reward 0 and both flags False, and ignores that env's
+  action. The engine has already reset such an env, so the adapter snapshots
+  it right after the reset and restores it after the engine's next step, which
+  undoes the step the action made. The envs thus play exactly the episodes
+  they play in ``SAME_STEP`` with the same seed.
+* ``DISABLED`` returns the last observation like ``NEXT_STEP``; stepping again
+  before `reset(options={"reset_mask": ...})` has restarted every ended env
+  raises `gymnasium.error.ResetNeeded`. Restarting an ended env without a seed
+  keeps the start state the engine already drew for it.
+
+Besides Gymnasium's keys, `info` reports the engine's totals of each finished
+episode, ``episode_return`` and ``episode_length`` with their ``_`` masks: in
+``info["final_info"]`` under ``SAME_STEP`` (they describe the step that ended
+the episode), at the top level otherwise.
 
 Ownership and lifetimes (``copy=False``, the default): every array that
-`reset` and `step` return -- observations, rewards, flags, info arrays, the
-rows inside ``final_obs`` -- is rewritten in place by the next `reset` or
-`step`. In ``SAME_STEP`` they are views of engine memory; in the other two
-modes observations, rewards and flags live in buffers this adapter owns,
-because the returned observation differs from the engine's in rows that just
-ended. Pass ``copy=True`` (as in `gymnasium.vector.SyncVectorEnv`) to get
-fresh arrays on every call, for code that keeps references across steps, such
-as a replay buffer fed ``obs`` and ``next_obs``.
+`reset` and `step` return -- observations, rewards, flags, info arrays and
+masks, the rows inside ``final_obs`` -- may be rewritten by the next `reset` or
+`step`. In ``SAME_STEP`` they are views of engine memory. In the other modes
+the engine writes observations, rewards and flags straight into buffers this
+adapter owns (`EnvPool.step(out=...)`), which it then edits in the rows that
+ended or restarted. ``copy=True`` (as in `gymnasium.vector.SyncVectorEnv`)
+returns fresh arrays on every call, for code that keeps references across
+steps, such as a replay buffer fed both ``obs`` and ``next_obs``.
 """
 
 from __future__ import annotations
@@ -55,12 +60,16 @@ class GymnasiumVectorEnv(VectorEnv):
     Args:
         task_id: one of `pyenvpool.list_tasks()`.
         num_envs: number of environment copies.
-        autoreset_mode: a `gymnasium.vector.AutoresetMode` or its string value.
-            The default, ``NEXT_STEP``, is Gymnasium's default, so code written
-            for `gymnasium.make_vec` runs unchanged; ``SAME_STEP`` is the
-            engine's native mode and the fastest.
+        autoreset_mode: a `gymnasium.vector.AutoresetMode` or its value. The
+            default, ``NEXT_STEP``, is Gymnasium's, so code written for
+            `gymnasium.make_vec` runs unchanged; ``SAME_STEP`` is the engine's
+            native mode and the fastest.
         copy: return fresh arrays from `reset` and `step` instead of arrays
-            that the next call rewrites (see the module docstring).
+            that the next call may rewrite (see the module docstring).
+        dense_final_obs: ``SAME_STEP`` only: ``info["final_obs"]`` is the
+            engine's batch of last observations (shaped like ``obs``, valid
+            where ``info["_final_obs"]``) instead of Gymnasium's object array
+            of rows, which costs about 50 ns per ended episode to build.
         seed: seed of the pool's random streams until `reset(seed=...)`.
         num_threads: worker threads; ``None`` picks one per core.
         render_mode: ``None`` or ``"ansi"`` (text pictures from `render`).
@@ -68,8 +77,8 @@ class GymnasiumVectorEnv(VectorEnv):
 
     Observations: a task with one observation field gives a plain array and a
     `Box` space; a task with several gives a dict of arrays and a `Dict` space.
-    Actions: an integer array of shape ``[num_envs]`` (`MultiDiscrete`).
-    Rewards are float32, as the engine computes them.
+    Actions: integers of shape ``[num_envs]`` (`MultiDiscrete`). Rewards are
+    float32, as the engine computes them.
     """
 
     metadata: dict[str, Any] = {
@@ -84,13 +93,18 @@ class GymnasiumVectorEnv(VectorEnv):
         *,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         copy: bool = False,
+        dense_final_obs: bool = False,
         seed: int = 0,
         num_threads: int | None = None,
         render_mode: str | None = None,
         **task_kwargs: Any,
     ) -> None:
         pool = make(task_id, num_envs, num_threads=num_threads, seed=seed, **task_kwargs)
-        self._attach(pool, autoreset_mode, copy, render_mode)
+        try:
+            self._attach(pool, autoreset_mode, copy, dense_final_obs, render_mode)
+        except Exception:
+            pool.close()
+            raise
 
     @classmethod
     def from_pool(
@@ -99,28 +113,39 @@ class GymnasiumVectorEnv(VectorEnv):
         *,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         copy: bool = False,
+        dense_final_obs: bool = False,
         render_mode: str | None = None,
     ) -> GymnasiumVectorEnv:
-        """Wrap an existing pool. The adapter takes it over: step it only
-        through the adapter from now on, and `close` closes it."""
+        """Wrap an existing (synchronous) pool. The adapter takes it over:
+        step it only through the adapter from now on; `close` closes it."""
         self = cls.__new__(cls)
-        self._attach(pool, autoreset_mode, copy, render_mode)
+        self._attach(pool, autoreset_mode, copy, dense_final_obs, render_mode)
         return self
 
     def _attach(
-        self, pool: EnvPool, autoreset_mode: AutoresetMode | str, copy: bool, render_mode: Any
+        self,
+        pool: EnvPool,
+        autoreset_mode: Any,
+        copy: bool,
+        dense_final_obs: bool,
+        render_mode: Any,
     ) -> None:
         mode = AutoresetMode(autoreset_mode)
         if render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
+        if dense_final_obs and mode != AutoresetMode.SAME_STEP:
+            raise ValueError("dense_final_obs=True needs autoreset_mode=AutoresetMode.SAME_STEP")
         self._pool = pool
         self.autoreset_mode = mode
         self.copy = bool(copy)
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
-        self.num_envs = pool.num_envs
+        self.num_envs = n = pool.num_envs
+        self._same_step = mode == AutoresetMode.SAME_STEP
+        self._next_step = mode == AutoresetMode.NEXT_STEP
+        self._dense_final_obs = bool(dense_final_obs)
 
         fields = pool.spec.fields
         self._field = next(iter(fields)) if len(fields) == 1 else None
@@ -131,31 +156,40 @@ class GymnasiumVectorEnv(VectorEnv):
                 {name: f.to_space() for name, f in fields.items()}
             )
         self.single_action_space = spaces.Discrete(pool.spec.num_actions)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.action_space = batch_space(self.single_action_space, n)
 
-        n = self.num_envs
-        self._engine_obs: dict[str, np.ndarray] | None = None  # set by the first full reset
-        # NEXT_STEP / DISABLED: the returned batch, ended rows holding final obs.
+        self._started = False  # reset() has run
+        self._engine_obs: dict[str, np.ndarray] = {}  # SAME_STEP: the engine's views
+        # NEXT_STEP / DISABLED: the returned batch, which the engine writes into.
         self._obs = {name: np.zeros((n, *f.shape), f.dtype) for name, f in fields.items()}
         self._reward = np.zeros(n, np.float32)
         self._terminated = np.zeros(n, np.bool_)
         self._truncated = np.zeros(n, np.bool_)
-        # Envs that ended on the last step and that the engine has already reset
-        # (NEXT_STEP: with a snapshot of that reset state in _pending_states).
+        self._out = {
+            **self._obs,
+            "reward": self._reward,
+            "terminated": self._terminated,
+            "truncated": self._truncated,
+        }
+        # Envs that ended on the last step, which the engine has already reset:
+        # their first observations and (NEXT_STEP) snapshots of that state.
         self._pending_ids = _NO_IDS
+        self._pending_obs: dict[str, np.ndarray] = {}
         self._pending_states = _NO_IDS
-        # SAME_STEP: `final_obs` object array, reusing one row view per env.
+        # SAME_STEP: Gymnasium's `final_obs`, one reused object array holding
+        # one reused view per row. Allocating them per step would cost as much
+        # as a fifth of a 4096-env CartPole step.
         self._final_source: Any = None
         self._final_rows = np.empty(n, object)
         self._final_objects = np.full(n, None, object)
         self._final_ids = _NO_IDS
 
-    # ---------------------------------------------------------------- facts
     @property
     def pool(self) -> EnvPool:
-        """The underlying `EnvPool` (task spec, snapshots). Do not step it
-        directly while the adapter is in use."""
+        """The underlying `EnvPool` (its spec, snapshots). Step it only through
+        the adapter; outside ``SAME_STEP`` its own observation buffers are not
+        kept current."""
         return self._pool
 
     # ---------------------------------------------------------------- reset
@@ -165,18 +199,18 @@ class GymnasiumVectorEnv(VectorEnv):
         seed: int | list[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset all envs, or those in ``options["reset_mask"]``.
+        """Reset all envs, or those where ``options["reset_mask"]`` is True.
 
         Args:
             seed: ``None`` continues each env's random stream; an int ``s``
                 seeds env ``i`` with ``s + i`` (as `SyncVectorEnv` does); a list
                 gives one seed (or ``None``) per env. Env ``i`` seeded with
                 ``s`` draws from the engine's stream ``(s, i)``.
-            options: ``"reset_mask"``: bool array ``[num_envs]``, reset only
-                where True (the other rows of the returned obs are unchanged);
-                ``"instances"``: problem instances for `EnvPool.reset`, one row
-                per reset env. Other keys raise ``ValueError``. The dict is not
-                modified.
+            options: ``"reset_mask"``: bool array ``[num_envs]``; the other
+                rows of the returned obs are left as they were.
+                ``"instances"``: problem instances, as for `EnvPool.reset`,
+                with one row per reset env. Other keys raise ``ValueError``.
+                The dict is not modified.
 
         Returns:
             ``(obs, {})``.
@@ -189,31 +223,21 @@ class GymnasiumVectorEnv(VectorEnv):
             )
         seeds = self._seed_list(seed)
         instances = options.get("instances")
-        if isinstance(seed, (int, np.integer)):
-            super().reset(seed=int(seed))  # seeds self.np_random, as VectorEnv does
-
         if "reset_mask" in options:
-            if self._engine_obs is None:
+            mask = self._check_reset_mask(options["reset_mask"])
+            if not self._started:
                 raise ResetNeeded("call reset() without a reset_mask before resetting some envs")
-            ids = np.flatnonzero(self._check_reset_mask(options["reset_mask"]))
-            self._reset_some(ids, seeds, instances)
+            self._reset_some(mask.nonzero()[0], seeds, instances)
         else:
             self._reset_all(seeds, instances)
-
-        obs = self._engine_obs
-        assert obs is not None
-        if self.autoreset_mode != AutoresetMode.SAME_STEP:
-            ids = np.flatnonzero(options["reset_mask"]) if "reset_mask" in options else None
-            for name, buf in self._obs.items():
-                if ids is None:
-                    np.copyto(buf, obs[name])
-                else:
-                    buf[ids] = obs[name][ids]
-            obs = self._obs
-        return (_copy(self._batch(obs)) if self.copy else self._batch(obs)), {}
+            self._started = True
+        if isinstance(seed, (int, np.integer)):
+            super().reset(seed=int(seed))  # seeds self.np_random, as VectorEnv does
+        obs = self._batch(self._engine_obs if self._same_step else self._obs)
+        return (_copy(obs) if self.copy else obs), {}
 
     def _check_reset_mask(self, reset_mask: Any) -> np.ndarray:
-        # Gymnasium's checks and messages (SyncVectorEnv.reset).
+        # SyncVectorEnv.reset's checks and messages.
         if not isinstance(reset_mask, np.ndarray):
             raise TypeError(
                 f"`options['reset_mask']` must be a numpy array, got {type(reset_mask)}"
@@ -250,63 +274,70 @@ class GymnasiumVectorEnv(VectorEnv):
     def _reset_all(self, seeds: list[int | None] | None, instances: Any) -> None:
         self._clear_pending(None)
         pool = self._pool
-        if seeds is not None and all(s is not None for s in seeds):
-            self._engine_obs, _ = pool.reset(seed=seeds, instances=instances)
-            return
-        self._engine_obs, _ = pool.reset(instances=instances)
-        if seeds is not None:  # some seeds are None: reseed the others
-            ids = np.array([i for i, s in enumerate(seeds) if s is not None], np.int64)
-            if ids.size:
-                rows = (
-                    None
-                    if instances is None
-                    else {k: np.asarray(v)[ids] for k, v in instances.items()}
+        if seeds is not None and None not in seeds:
+            obs, _ = pool.reset(seed=seeds, instances=instances)
+        else:
+            obs, _ = pool.reset(instances=instances)
+            ids = np.array([i for i, s in enumerate(seeds or []) if s is not None], np.int64)
+            if ids.size:  # reseed the envs that have a seed
+                pool.reset(
+                    seed=[seeds[i] for i in ids],  # type: ignore[index]
+                    env_ids=ids,
+                    instances=_rows_of(instances, ids),
                 )
-                pool.reset(seed=[seeds[i] for i in ids], env_ids=ids, instances=rows)
+        self._engine_obs = obs  # views: the reseeding above shows in them
+        if not self._same_step:
+            for name, buf in self._obs.items():
+                np.copyto(buf, obs[name])
 
     def _reset_some(self, ids: np.ndarray, seeds: list[int | None] | None, instances: Any) -> None:
-        """Reset envs `ids`; instance rows follow `ids`."""
-        pool = self._pool
+        """Reset envs `ids` (sorted); instance rows follow `ids`."""
         pick = [None] * len(ids) if seeds is None else [seeds[i] for i in ids]
         seeded = np.array([s is not None for s in pick], np.bool_)
-        if instances is None:
-            # An env that ended and was not stepped since already holds a fresh
-            # start state drawn by the engine: keep it unless a seed is given.
-            fresh = np.isin(ids, self._pending_ids) & ~seeded
-        else:
-            fresh = np.zeros(len(ids), np.bool_)
+        # An ended env that was not stepped since already holds a fresh start
+        # state drawn by the engine: keep it unless a seed or instance is given.
+        fresh = np.isin(ids, self._pending_ids) & ~seeded
+        if instances is not None:
+            fresh[:] = False
         for group in (seeded, ~seeded & ~fresh):
             if group.any():
-                rows = None
-                if instances is not None:
-                    rows = {k: np.asarray(v)[group] for k, v in instances.items()}
-                group_seeds = [pick[j] for j in np.flatnonzero(group)] if group is seeded else None
-                pool.reset(seed=group_seeds, env_ids=ids[group], instances=rows)
+                group_seeds = [pick[j] for j in group.nonzero()[0]] if group is seeded else None
+                obs, _ = self._pool.reset(
+                    seed=group_seeds, env_ids=ids[group], instances=_rows_of(instances, group)
+                )
+                self._store_rows(ids[group], obs)
+        if fresh.any():
+            rows = np.searchsorted(self._pending_ids, ids[fresh])
+            self._store_rows(ids[fresh], {k: v[rows] for k, v in self._pending_obs.items()})
         self._clear_pending(ids)
 
+    def _store_rows(self, ids: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+        if not self._same_step:  # SAME_STEP returns the engine's views, already current
+            for name, buf in self._obs.items():
+                buf[ids] = rows[name]
+
     def _clear_pending(self, ids: np.ndarray | None) -> None:
-        """Forget pending resets of `ids` (all when None), releasing snapshots."""
+        """Forget the pending restarts of `ids` (all if None); release their snapshots."""
         if self._pending_ids.size == 0:
             return
-        drop = (
-            np.ones(self._pending_ids.size, np.bool_)
-            if ids is None
-            else np.isin(self._pending_ids, ids)
-        )
+        if ids is None:
+            drop = np.ones(self._pending_ids.size, np.bool_)
+        else:
+            drop = np.isin(self._pending_ids, ids)
         if self._pending_states.size:
-            self._pool.release(self._pending_states[drop], missing_ok=True)
+            self._pool.release(self._pending_states[drop])
             self._pending_states = self._pending_states[~drop]
+        self._pending_obs = {k: v[~drop] for k, v in self._pending_obs.items()}
         self._pending_ids = self._pending_ids[~drop]
 
     # ----------------------------------------------------------------- step
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env with ``actions`` (integers, shape ``[num_envs]``)."""
-        if self._engine_obs is None:
+        if not self._started:
             raise ResetNeeded("Cannot call step() before calling reset()")
-        mode = self.autoreset_mode
-        if mode == AutoresetMode.SAME_STEP:
+        if self._same_step:
             return self._step_same(actions)
-        if mode == AutoresetMode.DISABLED and self._pending_ids.size:
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._pending_ids.size:
             raise ResetNeeded(
                 f"envs {self._pending_ids.tolist()[:10]} ended and were not reset; with "
                 "AutoresetMode.DISABLED call reset(options={'reset_mask': ...}) first"
@@ -317,13 +348,16 @@ class GymnasiumVectorEnv(VectorEnv):
         obs, reward, terminated, truncated, info = self._pool.step(actions)
         self._engine_obs = obs
         done = terminated | truncated
+        ids = done.nonzero()[0]
         infos: dict[str, Any] = {}
-        if done.any():
-            ids = np.flatnonzero(done)
+        if ids.size:
+            final = info["final_obs"]
             infos = {
-                "final_obs": self._final_obs(info["final_obs"], ids),
+                "final_obs": self._batch(final)
+                if self._dense_final_obs
+                else self._final_obs(final, ids, done),
                 "_final_obs": done,
-                "final_info": self._episode_info(info, done),
+                "final_info": _episode_info(info, done),
                 "_final_info": done,
             }
         if self.copy:
@@ -332,57 +366,58 @@ class GymnasiumVectorEnv(VectorEnv):
 
     def _step_next(self, actions: Any):
         pool = self._pool
-        obs, reward, terminated, truncated, info = pool.step(actions)
-        self._engine_obs = obs
+        _, reward, terminated, truncated, info = pool.step(actions, out=self._out)
         pending = self._pending_ids
-        # A pending env's undone step may itself have ended an episode (not in
-        # CartPole); its rows of the engine's episode totals are then nonzero.
-        stale = pending.size > 0 and bool((terminated[pending] | truncated[pending]).any())
-        if self._pending_states.size:
-            # NEXT_STEP: undo the engine's step of envs that reset last step.
+        stale = False
+        if pending.size:  # NEXT_STEP: these envs restart now; undo their step
+            # (whose ending, possible in some tasks, left totals in `info`).
+            stale = bool((terminated[pending] | truncated[pending]).any())
             pool.restore(self._pending_states, env_ids=pending)
             pool.release(self._pending_states)
             self._pending_states = _NO_IDS
-        np.copyto(self._reward, reward)
-        np.copyto(self._terminated, terminated)
-        np.copyto(self._truncated, truncated)
-        if pending.size:
-            self._reward[pending] = 0.0
-            self._terminated[pending] = False
-            self._truncated[pending] = False
-        done = self._terminated | self._truncated
-        ids = np.flatnonzero(done)
-        final = info["final_obs"]
-        for name, buf in self._obs.items():
-            np.copyto(buf, obs[name])
-            if ids.size:
-                buf[ids] = final[name][ids]
+            for name, buf in self._obs.items():
+                buf[pending] = self._pending_obs[name]
+            reward[pending] = 0.0
+            terminated[pending] = False
+            truncated[pending] = False
+        done = terminated | truncated
+        ids = done.nonzero()[0]
         infos: dict[str, Any] = {}
-        if ids.size:
-            infos = self._episode_info(info, done, zero_elsewhere=stale)
-            if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+        if ids.size:  # keep the next episodes' first obs; show the last ones
+            final = info["final_obs"]
+            self._pending_obs = {name: buf[ids] for name, buf in self._obs.items()}
+            for name, buf in self._obs.items():
+                buf[ids] = final[name][ids]
+            if self._next_step:
                 self._pending_states = pool.snapshot(ids)
+            infos = _episode_info(info, done, zero_elsewhere=stale)
+        else:
+            self._pending_obs = {}
         self._pending_ids = ids
-        result = (self._batch(self._obs), self._reward, self._terminated, self._truncated, infos)
+        result = (self._batch(self._obs), reward, terminated, truncated, infos)
         return _copy(result) if self.copy else result
 
-    def _final_obs(self, final: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarray:
-        """Gymnasium's `final_obs`: object array, the last obs where `ids`, else None."""
-        if self.copy:  # fresh rows in a fresh array
+    def _final_obs(
+        self, final: dict[str, np.ndarray], ids: np.ndarray, done: np.ndarray
+    ) -> np.ndarray:
+        """Gymnasium's `final_obs`: an object array holding the last obs of
+        each env that ended (rows `ids`, mask `done`) and None elsewhere."""
+        if self.copy:
             out = np.full(self.num_envs, None, object)
             out[ids] = self._rows({name: arr[ids] for name, arr in final.items()})
             return out
-        if final is not self._final_source:  # one view per row, made once
+        if final is not self._final_source:
             self._final_rows = self._rows(final)
             self._final_source = final
         out = self._final_objects
         out[self._final_ids] = None
-        out[ids] = self._final_rows[ids]
+        np.copyto(out, self._final_rows, where=done)
         self._final_ids = ids
         return out
 
     def _rows(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """An object array of per-row views of `batch` in the observation's form."""
+        """An object array of per-row views of `batch`, each shaped like one
+        env's observation."""
         n = len(next(iter(batch.values())))
         rows = np.empty(n, object)
         if self._field is not None:
@@ -392,20 +427,6 @@ class GymnasiumVectorEnv(VectorEnv):
             for i in range(n):
                 rows[i] = {name: arr[i] for name, arr in batch.items()}
         return rows
-
-    @staticmethod
-    def _episode_info(info: dict[str, Any], done: np.ndarray, zero_elsewhere: bool = False):
-        """The engine's episode totals, masked by `done` as Gymnasium masks info."""
-        episode_return, episode_length = info["episode_return"], info["episode_length"]
-        if zero_elsewhere:  # rows outside `done` may hold totals of undone steps
-            episode_return = np.where(done, episode_return, 0.0)
-            episode_length = np.where(done, episode_length, 0).astype(np.int32)
-        return {
-            "episode_return": episode_return,
-            "_episode_return": done,
-            "episode_length": episode_length,
-            "_episode_length": done,
-        }
 
     def _batch(self, obs: dict[str, np.ndarray]) -> Any:
         return obs[self._field] if self._field is not None else dict(obs)
@@ -423,9 +444,32 @@ class GymnasiumVectorEnv(VectorEnv):
         self._pool.close()
 
 
+def _episode_info(info: dict[str, Any], done: np.ndarray, zero_elsewhere: bool = False):
+    """The engine's episode totals, masked by `done` as Gymnasium masks info."""
+    episode_return, episode_length = info["episode_return"], info["episode_length"]
+    if zero_elsewhere:
+        episode_return = np.where(done, episode_return, 0.0)
+        episode_length = np.where(done, episode_length, 0).astype(np.int32)
+    return {
+        "episode_return": episode_return,
+        "_episode_return": done,
+        "episode_length": episode_length,
+        "_episode_length": done,
+    }
+
+
+def _rows_of(instances: Any, index: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Rows `index` (ints or a mask) of each instance array."""
+    if instances is None:
+        return None
+    if not isinstance(instances, dict):
+        raise TypeError("options['instances'] must be a dict of arrays")
+    return {k: np.asarray(v)[index] for k, v in instances.items()}
+
+
 def _copy(value: Any) -> Any:
-    """Owned copies of arrays in nested results. Object arrays (`final_obs`)
-    pass through: with ``copy=True`` they are built fresh on every call."""
+    """Owned copies of the arrays in a nested result. Object arrays
+    (`final_obs`) pass through: with ``copy=True`` they are built fresh."""
     if isinstance(value, np.ndarray):
         return value if value.dtype == object else value.copy()
     if isinstance(value, dict):
@@ -436,10 +480,10 @@ def _copy(value: Any) -> Any:
 
 
 def register_envs() -> None:
-    """Register ``pyenvpool/<task_id>`` for every task with Gymnasium, so that
+    """Register ``pyenvpool/<task_id>`` for every task, so that
     ``gymnasium.make_vec("pyenvpool/CartPole-v1", num_envs=8,
-    vectorization_mode="vector_entry_point")`` builds a `GymnasiumVectorEnv`.
-    Keyword arguments of `make_vec` reach the constructor. Idempotent."""
+    vectorization_mode="vector_entry_point")`` builds a `GymnasiumVectorEnv`;
+    `make_vec`'s keyword arguments reach its constructor. Idempotent."""
     for task_id in list_tasks():
         env_id = f"pyenvpool/{task_id}"
         if env_id not in gymnasium.registry:

@@ -281,10 +281,16 @@ class TwoFieldPool:
             return self._split(obs), info
         return {"cart": obs["obs"][:, :2], "pole": obs["obs"][:, 2:]}, info
 
-    def step(self, actions):
+    def step(self, actions, out=None):
         obs, reward, terminated, truncated, info = self._pool.step(actions)
+        result = {**self._split(obs), "reward": reward}
+        result.update(terminated=terminated, truncated=truncated)
+        for key, buf in (out or {}).items():  # the engine's `out=`, by copying
+            np.copyto(buf, result[key])
+            result[key] = buf
+        obs = {name: result[name] for name in self.spec.fields}
         info = {**info, "final_obs": self._split(info["final_obs"])}
-        return self._split(obs), reward, terminated, truncated, info
+        return obs, result["reward"], result["terminated"], result["truncated"], info
 
     def __getattr__(self, name):  # snapshot, restore, release, render, close
         return getattr(self._pool, name)
@@ -350,6 +356,21 @@ def test_next_step_ignores_actions_of_resetting_envs(make_env):
         resets += int(prev_done.sum())
         prev_done = term_a | trunc_a
     assert resets > 20
+
+
+def test_next_step_undone_step_leaves_no_totals(make_env):
+    """A restarting env's undone engine step may itself end an episode (here
+    Delay-v0 truncates every step); its totals must not show in `info`."""
+    env = make_env("Delay-v0", 2, autoreset_mode="NextStep", max_episode_steps=1)
+    env.reset(seed=0)
+    env.step(np.zeros(2, int))  # both end
+    env.reset(options={"reset_mask": np.array([True, False])})  # env 1 still restarting
+    obs, reward, terminated, truncated, info = env.step(np.zeros(2, int))
+    np.testing.assert_array_equal(truncated, [True, False])
+    np.testing.assert_array_equal(reward, [1.0, 0.0])
+    np.testing.assert_array_equal(obs[:, 0], [1.0, 0.0])
+    np.testing.assert_array_equal(info["episode_return"], [1.0, 0.0])
+    np.testing.assert_array_equal(info["episode_length"], [1, 0])
 
 
 def test_modes_visit_the_same_episodes(make_env):
@@ -531,6 +552,34 @@ def test_final_obs_rows(make_env, copy):
     if copy:
         for i, row in rows.items():
             np.testing.assert_array_equal(final[i], row)
+
+
+def test_dense_final_obs(make_env):
+    """dense_final_obs gives the engine's batch of last observations, equal to
+    Gymnasium's object array in the rows that ended."""
+    n = 32
+    rows = make_env("CartPole-v1", n, autoreset_mode="SameStep")
+    dense = make_env("CartPole-v1", n, autoreset_mode="SameStep", dense_final_obs=True)
+    rows.reset(seed=0)
+    dense.reset(seed=0)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(50):
+        actions = rng.integers(0, 2, n)
+        _, _, _, _, info = rows.step(actions)
+        _, _, _, _, dense_info = dense.step(actions)
+        assert info.keys() == dense_info.keys()
+        if info:
+            mask = info["_final_obs"]
+            np.testing.assert_array_equal(dense_info["_final_obs"], mask)
+            assert dense_info["final_obs"].shape == (n, 4)
+            np.testing.assert_array_equal(
+                dense_info["final_obs"][mask], np.stack(list(info["final_obs"][mask]))
+            )
+            ended += int(mask.sum())
+    assert ended > 10
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        GymnasiumVectorEnv("CartPole-v1", 2, dense_final_obs=True)
 
 
 # ------------------------------------------------------------- wrappers
