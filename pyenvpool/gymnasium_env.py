@@ -135,6 +135,8 @@ class GymnasiumVectorEnv(VectorEnv):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
+        if getattr(pool, "batch_size", pool.num_envs) != pool.num_envs:
+            raise ValueError("GymnasiumVectorEnv needs a synchronous pool (batch_size=None)")
         if dense_final_obs and mode != AutoresetMode.SAME_STEP:
             raise ValueError("dense_final_obs=True needs autoreset_mode=AutoresetMode.SAME_STEP")
         self._pool = pool
@@ -183,7 +185,7 @@ class GymnasiumVectorEnv(VectorEnv):
         self._final_source: Any = None
         self._final_rows = np.empty(n, object)
         self._final_objects = np.full(n, None, object)
-        self._final_ids = _NO_IDS
+        self._final_done = np.zeros(n, np.bool_)
 
     @property
     def pool(self) -> EnvPool:
@@ -348,14 +350,13 @@ class GymnasiumVectorEnv(VectorEnv):
         obs, reward, terminated, truncated, info = self._pool.step(actions)
         self._engine_obs = obs
         done = terminated | truncated
-        ids = done.nonzero()[0]
         infos: dict[str, Any] = {}
-        if ids.size:
+        if done.any():
             final = info["final_obs"]
             infos = {
                 "final_obs": self._batch(final)
                 if self._dense_final_obs
-                else self._final_obs(final, ids, done),
+                else self._final_obs(final, done),
                 "_final_obs": done,
                 "final_info": _episode_info(info, done),
                 "_final_info": done,
@@ -397,22 +398,20 @@ class GymnasiumVectorEnv(VectorEnv):
         result = (self._batch(self._obs), reward, terminated, truncated, infos)
         return _copy(result) if self.copy else result
 
-    def _final_obs(
-        self, final: dict[str, np.ndarray], ids: np.ndarray, done: np.ndarray
-    ) -> np.ndarray:
+    def _final_obs(self, final: dict[str, np.ndarray], done: np.ndarray) -> np.ndarray:
         """Gymnasium's `final_obs`: an object array holding the last obs of
-        each env that ended (rows `ids`, mask `done`) and None elsewhere."""
+        each env that ended (where `done`) and None elsewhere."""
         if self.copy:
             out = np.full(self.num_envs, None, object)
-            out[ids] = self._rows({name: arr[ids] for name, arr in final.items()})
+            out[done] = self._rows({name: arr[done] for name, arr in final.items()})
             return out
         if final is not self._final_source:
             self._final_rows = self._rows(final)
             self._final_source = final
         out = self._final_objects
-        out[self._final_ids] = None
+        np.copyto(out, None, where=self._final_done)
         np.copyto(out, self._final_rows, where=done)
-        self._final_ids = ids
+        np.copyto(self._final_done, done)  # our copy: `done` is handed out as the mask
         return out
 
     def _rows(self, batch: dict[str, np.ndarray]) -> np.ndarray:

@@ -475,6 +475,10 @@ def test_bad_options_and_arguments(make_env):
         GymnasiumVectorEnv("CartPole-v1", 2, render_mode="rgb_array")
     with pytest.raises(TypeError, match="bogus"):
         GymnasiumVectorEnv("CartPole-v1", 2, bogus=1)
+    async_pool = pyenvpool.make("CartPole-v1", 4, batch_size=2)
+    with pytest.raises(ValueError, match="synchronous"):
+        GymnasiumVectorEnv.from_pool(async_pool)
+    async_pool.close()
     env.reset(seed=0)
     with pytest.raises(ValueError, match="out of range"):
         env.step(np.array([0, 2]))
