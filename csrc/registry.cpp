@@ -4,6 +4,7 @@
 #include "registry.h"
 
 #include "tasks/cartpole.h"
+#include "tasks/maze.h"
 
 namespace pyenvpool {
 namespace {
@@ -21,6 +22,7 @@ TaskEntry Entry() {
 const std::vector<TaskEntry>& RegisteredTasks() {
   static const std::vector<TaskEntry> tasks = {
       Entry<CartPole>(),
+      Entry<Maze>(),
   };
   return tasks;
 }
