@@ -33,19 +33,19 @@ MOVES = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]])  # Up, Right, Down, Left
 
 
 # ---------------------------------------------------------------- Jumanji side
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def jumanji_env(num_rows: int = 10, num_cols: int = 10, time_limit: int | None = None):
     if (num_rows, num_cols, time_limit) == (10, 10, None):
         return jumanji.make("Maze-v0")
     return JumanjiMaze(RandomGenerator(num_rows, num_cols), time_limit=time_limit)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batched_reset(env):
     return jax.jit(jax.vmap(env.reset))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batched_rollout(env, num_steps: int):
     """Steps a batch of states `num_steps` times. Per step each env draws a
     legal move uniformly with probability `p_legal`, else any of the 4 actions
@@ -83,7 +83,9 @@ def jumanji_states(env, walls, agent, target) -> State:
     """A batch of Jumanji states from arbitrary instances (walls [B, R, C])."""
     walls = jnp.asarray(walls)
     agent_pos = Position(jnp.asarray(agent[:, 0], jnp.int32), jnp.asarray(agent[:, 1], jnp.int32))
-    target_pos = Position(jnp.asarray(target[:, 0], jnp.int32), jnp.asarray(target[:, 1], jnp.int32))
+    target_pos = Position(
+        jnp.asarray(target[:, 0], jnp.int32), jnp.asarray(target[:, 1], jnp.int32)
+    )
     return State(
         agent_position=agent_pos,
         target_position=target_pos,
@@ -104,8 +106,13 @@ def jumanji_reference(env, states, key, p_legal: float, num_steps: int) -> dict:
     terminated = (reward == 1.0) | ~obs["action_mask"].any(-1)
     # Jumanji's single `done` splits exactly into our two flags.
     np.testing.assert_array_equal(done, terminated | truncated)
-    return dict(action=np.asarray(action), obs=obs, reward=reward, terminated=terminated,
-                truncated=truncated)
+    return dict(
+        action=np.asarray(action),
+        obs=obs,
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+    )
 
 
 # -------------------------------------------------------------- pyenvpool side
@@ -149,21 +156,22 @@ def assert_episodes_match(ours: dict, ref: dict, invalid_terminates: bool = Fals
     for t in range(alive.shape[0]):
         rows = alive[t]
         for k in FIELDS:
-            np.testing.assert_array_equal(ours["obs"][k][t][rows], ref["obs"][k][t][rows],
-                                          err_msg=f"{k} at step {t}")
-        np.testing.assert_array_equal(ours["reward"][t][rows], ref["reward"][t][rows],
-                                      err_msg=f"reward at step {t}")
+            np.testing.assert_array_equal(
+                ours["obs"][k][t][rows], ref["obs"][k][t][rows], err_msg=f"{k} at step {t}"
+            )
+        np.testing.assert_array_equal(
+            ours["reward"][t][rows], ref["reward"][t][rows], err_msg=f"reward at step {t}"
+        )
         for flag in ("terminated", "truncated"):
-            np.testing.assert_array_equal(ours[flag][t][rows], ref[flag][t][rows],
-                                          err_msg=f"{flag} at step {t}")
+            np.testing.assert_array_equal(
+                ours[flag][t][rows], ref[flag][t][rows], err_msg=f"{flag} at step {t}"
+            )
     assert ended.any(0).all(), "every episode must end inside the window"
     return alive.shape[1], int(alive.sum())
 
 
 def check_parity(pool, env, states, key, p_legal, invalid_terminates=False) -> tuple:
-    ref_obs = observation_arrays(
-        jax.vmap(env._observation_from_state)(states)
-    )
+    ref_obs = observation_arrays(jax.vmap(env._observation_from_state)(states))
     num_steps = env.time_limit
     ref = jumanji_reference(env, states, key, p_legal, num_steps)
     ref["first_mask"] = ref_obs["action_mask"]
@@ -236,8 +244,9 @@ def test_one_strike_matches_jumanji_cut_at_first_illegal_move(make_pool):
     env = jumanji_env()
     states, _ = _batched_reset(env)(jax.random.split(jax.random.PRNGKey(11), BATCH))
     pool = make_pool("Maze-v0", BATCH, seed=4, invalid_action="terminate")
-    episodes, steps = check_parity(pool, env, states, jax.random.PRNGKey(12), 0.9,
-                                   invalid_terminates=True)
+    episodes, steps = check_parity(
+        pool, env, states, jax.random.PRNGKey(12), 0.9, invalid_terminates=True
+    )
     assert steps < 40 * episodes  # most episodes struck out early
 
 
@@ -265,7 +274,9 @@ def maze_stats(walls, agent, target) -> dict:
     n = len(walls)
     dist = flood(walls, agent)
     free = ~walls
-    edges = (free[:, 1:] & free[:, :-1]).sum((1, 2)) + (free[:, :, 1:] & free[:, :, :-1]).sum((1, 2))
+    edges = (free[:, 1:] & free[:, :-1]).sum((1, 2)) + (free[:, :, 1:] & free[:, :, :-1]).sum(
+        (1, 2)
+    )
     return {
         "free": free.sum((1, 2)),
         "edges": edges,
@@ -397,7 +408,10 @@ def test_spec(make_pool):
     assert list(f) == list(FIELDS)
     assert (f["walls"].shape, f["walls"].dtype) == ((10, 10), np.bool_)
     assert (f["agent_position"].shape, f["agent_position"].dtype) == ((2,), np.int32)
-    assert f["agent_position"].high.tolist() == [9, 9] and f["agent_position"].low.tolist() == [0, 0]
+    assert f["agent_position"].high.tolist() == [9, 9] and f["agent_position"].low.tolist() == [
+        0,
+        0,
+    ]
     assert (f["step_count"].shape, int(f["step_count"].high)) == ((), 100)
     assert (f["action_mask"].shape, f["action_mask"].dtype) == ((4,), np.bool_)
     assert pool.spec.num_actions == 4
@@ -472,8 +486,14 @@ def test_snapshot_determinism(make_pool):
         cur, seen = ids, []
         for a in actions:
             obs, reward, terminated, truncated, new = pool.simulate(cur, a)
-            seen.append(({k: v.copy() for k, v in obs.items()}, reward.copy(),
-                          terminated.copy(), truncated.copy()))
+            seen.append(
+                (
+                    {k: v.copy() for k, v in obs.items()},
+                    reward.copy(),
+                    terminated.copy(),
+                    truncated.copy(),
+                )
+            )
             if cur is not ids:
                 pool.release(cur)
             cur = new
@@ -495,8 +515,10 @@ def test_snapshot_determinism(make_pool):
         obs, reward, terminated, truncated, info = pool.step(a)
         done = terminated | truncated
         live = ~ended
-        view = {k: np.where(done.reshape((n,) + (1,) * (v.ndim - 1)), info["final_obs"][k], v)
-                for k, v in obs.items()}
+        view = {
+            k: np.where(done.reshape((n,) + (1,) * (v.ndim - 1)), info["final_obs"][k], v)
+            for k, v in obs.items()
+        }
         for k in FIELDS:
             np.testing.assert_array_equal(view[k][live], o_sim[k][live])
         np.testing.assert_array_equal(reward[live], r_sim[live])
