@@ -177,13 +177,21 @@ class Maze {
 
   void WriteObs(const State& s, const ObsRow& row) const {
     // Walls: eight cells per table lookup, one 8-byte store each. The wall
-    // words read as bytes in cell order (little-endian).
+    // words read as bytes in cell order (little-endian). A ragged end is
+    // covered by one more store of the last eight cells, overlapping the
+    // previous one with the same values.
     const auto* bits = reinterpret_cast<const uint8_t*>(s.walls);
     uint8_t* walls = row.Get<uint8_t>(0);
     const int cells = rows_ * cols_;
     const int whole = cells >> 3;
     for (int k = 0; k < whole; ++k) std::memcpy(walls + 8 * k, &kBitsToBools.v[bits[k]], 8);
-    for (int cell = 8 * whole; cell < cells; ++cell) walls[cell] = IsWall(s, cell);
+    if (cells & 7) {
+      if (cells >= 8) {
+        std::memcpy(walls + cells - 8, &kBitsToBools.v[EightWalls(s, cells - 8)], 8);
+      } else {
+        for (int cell = 0; cell < cells; ++cell) walls[cell] = IsWall(s, cell);
+      }
+    }
     int32_t* agent = row.Get<int32_t>(1);
     agent[0] = s.agent_row;
     agent[1] = s.agent_col;
@@ -218,6 +226,13 @@ class Maze {
   static constexpr int kMoves[4][2] = {{-1, 0}, {0, 1}, {1, 0}, {0, -1}};
 
   static bool IsWall(const State& s, int cell) { return (s.walls[cell >> 6] >> (cell & 63)) & 1; }
+  // The wall bits of cells first .. first + 7 (first + 8 <= kMaxCells).
+  static uint32_t EightWalls(const State& s, int first) {
+    const int word = first >> 6, shift = first & 63;
+    uint64_t x = s.walls[word] >> shift;
+    if (shift > 56) x |= s.walls[word + 1] << (64 - shift);
+    return static_cast<uint32_t>(x & 0xFF);
+  }
   static void SetWall(State& s, int cell, bool wall) {
     const uint64_t bit = uint64_t{1} << (cell & 63);
     s.walls[cell >> 6] = wall ? (s.walls[cell >> 6] | bit) : (s.walls[cell >> 6] & ~bit);

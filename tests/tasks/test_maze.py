@@ -609,3 +609,20 @@ def test_render(make_pool):
     assert tuple(np.argwhere(chars == "A")[0]) == tuple(obs["agent_position"][1])
     assert tuple(np.argwhere(chars == "T")[0]) == tuple(obs["target_position"][1])
     assert "step 0/100" in text
+
+
+@pytest.mark.parametrize("rows,cols", [(10, 10), (5, 13), (7, 9), (1, 5), (3, 3), (8, 8), (32, 32)])
+def test_instances_round_trip_all_sizes(make_pool, rows, cols):
+    """Walls go through the bit-packed state and back out unchanged, for grids
+    whose cell count is or is not a multiple of 8 or 64 (5 x 13 = 65 cells)."""
+    walls, agent, target = random_grids(np.random.default_rng(rows * cols), 64, rows, cols, 0.4)
+    pool = make_pool("Maze-v0", 64, num_rows=rows, num_cols=cols)
+    obs, _ = pool.reset(
+        instances={"walls": walls, "agent_position": agent, "target_position": target}
+    )
+    np.testing.assert_array_equal(obs["walls"], walls)
+    np.testing.assert_array_equal(obs["agent_position"], agent)
+    np.testing.assert_array_equal(obs["target_position"], target)
+    for i in (0, 63):
+        chars = np.array([list(line) for line in pool.render(i).splitlines()[:rows]])
+        np.testing.assert_array_equal(chars == "#", walls[i])
