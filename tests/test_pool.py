@@ -15,23 +15,21 @@ import pyenvpool
 
 def _rollout(pool, actions_seq):
     obs, _ = pool.reset()
-    trace = [obs["obs"].copy()]
+    trace = [v.copy() for v in obs.values()]
     for actions in actions_seq:
         obs, reward, terminated, truncated, info = pool.step(actions)
-        trace += [
-            obs["obs"].copy(),
-            reward.copy(),
-            terminated.copy(),
-            truncated.copy(),
-            info["final_obs"]["obs"][terminated | truncated].copy(),
-        ]
+        done = terminated | truncated
+        trace += [v.copy() for v in obs.values()]
+        trace += [reward.copy(), terminated.copy(), truncated.copy()]
+        trace += [v[done].copy() for v in info["final_obs"].values()]
     return trace
 
 
-@pytest.mark.parametrize("task_id", ["CartPole-v1"])
+@pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0"])
 def test_results_do_not_depend_on_num_threads(make_pool, rng, task_id):
     n = 5000  # large enough that 2+ threads really split the batch
-    actions_seq = [rng.integers(0, 2, n) for _ in range(120)]
+    num_actions = make_pool(task_id, 1).spec.num_actions
+    actions_seq = [rng.integers(0, num_actions, n) for _ in range(120)]
     traces = [
         _rollout(make_pool(task_id, n, num_threads=t, seed=7), actions_seq) for t in (1, 2, 3)
     ]
