@@ -35,7 +35,27 @@ def test_cartpole_step(benchmark, num_envs, num_threads):
     pool.close()
 
 
-@pytest.mark.parametrize("task_id", ["CartPole-v1"])
+@pytest.mark.parametrize("num_envs", [256, 4096])
+def test_maze_step(benchmark, num_envs):
+    """Random actions (an illegal move is a no-op, as in Jumanji)."""
+    pool = pyenvpool.make("Maze-v0", num_envs)
+    pool.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 4, (STEPS_PER_ROUND, num_envs)).astype(np.int32)
+
+    def run():
+        for a in actions:
+            result = pool.step(a)
+        return result
+
+    obs, reward, terminated, *_ = benchmark(run)
+    assert set(np.unique(reward)) <= {0.0, 1.0}
+    assert np.array_equal(reward == 1.0, terminated)
+    assert obs["walls"].shape == (num_envs, 10, 10)
+    benchmark.extra_info["steps_per_s"] = num_envs * STEPS_PER_ROUND / benchmark.stats.stats.median
+    pool.close()
+
+
+@pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0"])
 def test_spo_shaped_search(benchmark, task_id):
     """snapshot -> simulate (fan-out 16, depth 4) -> release, for 256 roots."""
     roots, particles, depth = 256, 16, 4

@@ -5,6 +5,7 @@
 
 #include "tasks/cartpole.h"
 #include "tasks/delay.h"
+#include "tasks/maze.h"
 
 namespace pyenvpool {
 namespace {
@@ -23,6 +24,7 @@ const std::vector<TaskEntry>& RegisteredTasks() {
   static const std::vector<TaskEntry> tasks = {
       Entry<CartPole>(),
       Entry<Delay>(),
+      Entry<Maze>(),
   };
   return tasks;
 }

@@ -15,23 +15,21 @@ import pyenvpool
 
 def _rollout(pool, actions_seq):
     obs, _ = pool.reset()
-    trace = [obs["obs"].copy()]
+    trace = [v.copy() for v in obs.values()]
     for actions in actions_seq:
         obs, reward, terminated, truncated, info = pool.step(actions)
-        trace += [
-            obs["obs"].copy(),
-            reward.copy(),
-            terminated.copy(),
-            truncated.copy(),
-            info["final_obs"]["obs"][terminated | truncated].copy(),
-        ]
+        done = terminated | truncated
+        trace += [v.copy() for v in obs.values()]
+        trace += [reward.copy(), terminated.copy(), truncated.copy()]
+        trace += [v[done].copy() for v in info["final_obs"].values()]
     return trace
 
 
-@pytest.mark.parametrize("task_id", ["CartPole-v1"])
+@pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0"])
 def test_results_do_not_depend_on_num_threads(make_pool, rng, task_id):
     n = 5000  # large enough that 2+ threads really split the batch
-    actions_seq = [rng.integers(0, 2, n) for _ in range(120)]
+    num_actions = make_pool(task_id, 1).spec.num_actions
+    actions_seq = [rng.integers(0, num_actions, n) for _ in range(120)]
     traces = [
         _rollout(make_pool(task_id, n, num_threads=t, seed=7), actions_seq) for t in (1, 2, 3)
     ]
@@ -356,28 +354,38 @@ def test_interpreter_exit_with_open_pools_does_not_hang(tmp_path):
     assert result.stdout.strip() == "done"
 
 
-def test_pool_keeps_working_in_a_forked_child(make_pool):
+def test_pool_keeps_working_in_a_forked_child(tmp_path):
     """After fork() the child has no worker threads: its pools run every batch
-    on the calling thread, with the same results."""
-    import os
+    on the calling thread, with the same results. Runs in a fresh interpreter
+    so no other library's threads are alive at the fork."""
+    import subprocess
+    import sys
 
-    pool = make_pool("CartPole-v1", 8192, num_threads=2, seed=3)
-    pool.reset()
-    actions = np.ones(8192, np.int32)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            obs, *_ = pool.step(actions)
-            os.write(write, obs["obs"].tobytes())
-        finally:
-            os._exit(0)
-    os.close(write)
-    chunks = []
-    while chunk := os.read(read, 1 << 20):
-        chunks.append(chunk)
-    os.close(read)
-    os.waitpid(pid, 0)
-    child = np.frombuffer(b"".join(chunks), np.float32).reshape(8192, 4)
-    obs, *_ = pool.step(actions)
-    assert np.array_equal(child, obs["obs"])
+    script = tmp_path / "fork.py"
+    script.write_text(
+        "import os, numpy as np, pyenvpool\n"
+        "pool = pyenvpool.make('CartPole-v1', 8192, num_threads=2, seed=3)\n"
+        "pool.reset()\n"
+        "actions = np.ones(8192, np.int32)\n"
+        "read, write = os.pipe()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    obs, *_ = pool.step(actions)\n"
+        "    os.write(write, obs['obs'].tobytes())\n"
+        "    os._exit(0)\n"
+        "os.close(write)\n"
+        "data = b''\n"
+        "while chunk := os.read(read, 1 << 20):\n"
+        "    data += chunk\n"
+        "os.waitpid(pid, 0)\n"
+        "child = np.frombuffer(data, np.float32).reshape(8192, 4)\n"
+        "obs, *_ = pool.step(actions)\n"
+        "assert np.array_equal(child, obs['obs'])\n"
+        "pool.close()\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -9,7 +9,7 @@ import pytest
 
 import pyenvpool
 
-TASKS = ["CartPole-v1"]
+TASKS = ["CartPole-v1", "Maze-v0"]
 
 
 def _copy(result):
@@ -62,12 +62,9 @@ def test_restore_then_step_equals_simulate(make_pool, rng, task_id):
         obs, reward, terminated, truncated, info = pool.step(actions)
         alive = ~live_done
         # Until an env's first episode end, live and simulated agree exactly.
+        done = terminated | truncated
         final = {
-            k: np.where(
-                (terminated | truncated)[:, None] if v.ndim > 1 else terminated | truncated,
-                info["final_obs"][k],
-                obs[k],
-            )
+            k: np.where(done.reshape((-1,) + (1,) * (v.ndim - 1)), info["final_obs"][k], v)
             for k, v in obs.items()
         }
         for k in obs:

@@ -1,0 +1,155 @@
+// A libFuzzer driver for one task, shared by every csrc/fuzz/fuzz_<task>.cc.
+//
+// An input is read as a little program:
+//   - a seed for the env's RNG;
+//   - a flag: random reset, or an instance whose fields are carved from the
+//     input (bool fields normalised to 0/1, everything else raw bytes, so
+//     values are arbitrary, NaN and huge ones included);
+//   - a stream of actions, each an arbitrary int32 reduced into the action
+//     range (the bindings reject out-of-range actions before the engine).
+// Each step must keep the task's invariants: the reward is finite, the
+// observation is within the spec's bounds, and a snapshot copy of the state
+// steps exactly like the original. A violation traps, so the fuzzer reports
+// it with its input.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/pool.h"
+#include "core/spec.h"
+
+namespace pyenvpool::fuzz {
+
+class Input {
+ public:
+  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  bool empty() const { return pos_ >= size_; }
+  template <class T>
+  T Take() {
+    T value{};
+    uint8_t bytes[sizeof(T)] = {};
+    for (size_t i = 0; i < sizeof(T) && pos_ < size_; ++i) bytes[i] = data_[pos_++];
+    std::memcpy(&value, bytes, sizeof(T));
+    return value;
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+inline void Check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+struct Rows {
+  explicit Rows(const std::vector<FieldSpec>& fields) {
+    for (const auto& f : fields) {
+      storage.emplace_back(static_cast<size_t>(f.RowBytes()));
+      pointers.push_back(storage.back().data());
+      row_bytes.push_back(f.RowBytes());
+    }
+  }
+  ObsRow Row() const { return ObsRow{pointers.data(), row_bytes.data(), 0}; }
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<uint8_t*> pointers;
+  std::vector<int64_t> row_bytes;
+};
+
+template <class T>
+bool InBounds(const uint8_t* row, const FieldSpec& f) {
+  const int64_t n = f.NumElements();
+  for (int64_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, row + i * sizeof(T), sizeof(T));
+    const double low = f.low.size() == 1 ? f.low[0] : f.low[i];
+    const double high = f.high.size() == 1 ? f.high[0] : f.high[i];
+    const double x = static_cast<double>(v);
+    if (std::isnan(x)) return false;
+    // Unbounded dimensions may hold anything finite or infinite.
+    if ((std::isfinite(low) && x < low) || (std::isfinite(high) && x > high)) return false;
+  }
+  return true;
+}
+
+inline void CheckObs(const Rows& rows, const std::vector<FieldSpec>& fields, bool check_bounds) {
+  for (size_t f = 0; f < fields.size(); ++f) {
+    const uint8_t* row = rows.storage[f].data();
+    switch (fields[f].dtype) {
+      case DType::kBool:
+        for (int64_t i = 0; i < fields[f].RowBytes(); ++i) Check(row[i] <= 1);
+        break;
+      case DType::kInt32:
+        if (check_bounds) Check(InBounds<int32_t>(row, fields[f]));
+        break;
+      case DType::kFloat32:
+        if (check_bounds) Check(InBounds<float>(row, fields[f]));
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// check_bounds: false for tasks whose state may legitimately leave the
+// observation box before the step that ends the episode (CartPole's velocities).
+template <class Task>
+int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
+  Input in(data, size);
+  Kwargs kwargs;
+  Task task(kwargs);
+  const TaskSpec spec = task.Spec();
+  typename Task::State state;
+  state.rng.Seed(in.Take<uint64_t>(), in.Take<uint8_t>());
+  task.Reset(state);
+  if (in.Take<uint8_t>() & 1) {
+    std::vector<std::vector<uint8_t>> fields;
+    std::vector<const uint8_t*> pointers;
+    std::vector<int64_t> row_bytes;
+    for (const auto& f : spec.instance_fields) {
+      fields.emplace_back(static_cast<size_t>(f.RowBytes()));
+      for (auto& byte : fields.back()) {
+        byte = in.Take<uint8_t>();
+        if (f.dtype == DType::kBool) byte &= 1;
+      }
+      pointers.push_back(fields.back().data());
+      row_bytes.push_back(f.RowBytes());
+    }
+    try {
+      task.LoadInstance(state, InstanceRow{pointers.data(), row_bytes.data(), 0});
+    } catch (const ValueError&) {
+      return 0;  // rejected with a message: exactly what bad instances should get
+    }
+  }
+  Rows obs(spec.obs_fields), copy_obs(spec.obs_fields);
+  task.WriteObs(state, obs.Row());
+  CheckObs(obs, spec.obs_fields, check_bounds);
+  (void)task.Render(state);
+  for (int steps = 0; !in.empty() && steps < 4096; ++steps) {
+    const int32_t action = static_cast<int32_t>(in.Take<uint32_t>() % spec.num_actions);
+    typename Task::State copy = state;  // what a snapshot stores
+    const StepResult r = task.Step(state, action);
+    const StepResult rc = task.Step(copy, action);
+    Check(std::isfinite(r.reward));
+    Check(r.reward == rc.reward && r.terminated == rc.terminated && r.truncated == rc.truncated);
+    task.WriteObs(state, obs.Row());
+    task.WriteObs(copy, copy_obs.Row());
+    for (size_t f = 0; f < obs.storage.size(); ++f) Check(obs.storage[f] == copy_obs.storage[f]);
+    if (r.terminated || r.truncated) {
+      task.Reset(state);
+      task.WriteObs(state, obs.Row());
+      CheckObs(obs, spec.obs_fields, check_bounds);
+    } else {
+      CheckObs(obs, spec.obs_fields, check_bounds);
+    }
+  }
+  (void)task.Render(state);
+  return 0;
+}
+
+}  // namespace pyenvpool::fuzz
