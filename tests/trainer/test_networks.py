@@ -146,3 +146,14 @@ def test_model_sizes_are_modest(binpack_spec, maze_spec):
         agent = build_agent(spec, resolve(flags={"task": task}).network)
         params = sum(math.prod(p.shape) for p in agent.parameters())
         assert params < 2_000_000, (task, params)
+
+
+@pytest.mark.parametrize("task", ["Maze-v0", "BinPack-v0"])
+def test_synthetic_layouts_match_the_engine(task, maze_spec, binpack_spec):
+    if task not in pyenvpool.list_tasks():
+        pytest.skip(f"{task} is not built into this engine yet")
+    synthetic = {"Maze-v0": maze_spec, "BinPack-v0": binpack_spec}[task]
+    real = pyenvpool.make(task, 1).spec
+    assert real.num_actions == synthetic.num_actions
+    for name, f in synthetic.fields.items():
+        assert (real.fields[name].shape, real.fields[name].dtype) == (f.shape, f.dtype), name
