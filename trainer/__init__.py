@@ -8,10 +8,14 @@ flows through them:
 * ``networks``      -- actor-critic networks per observation layout;
 * ``distributions`` -- masked categorical;
 * ``storage``       -- preallocated rollout tensors;
+* ``optim``         -- Adam in foreach ops (no torch._dynamo import);
 * ``ppo``           -- rollout, GAE, clipped update;
 * ``evaluate``      -- separate evaluation pool with per-env quotas;
 * ``checkpoint``    -- atomic checkpoints, pointers, retention;
 * ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
 * ``train``         -- the loop that ties them together;
 * ``cli``           -- the click command.
+
+``smc`` (the SMC search) and ``mpo`` (its losses) are the building blocks of
+SPO, which plugs into ``train.ALGORITHMS`` and reuses everything above.
 """

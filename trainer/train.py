@@ -46,6 +46,12 @@ from trainer.networks import architecture_record, build_agent
 from trainer.ppo import PPO
 from trainer.telemetry import Telemetry
 
+# An algorithm is built as ``cls(config, envs, agent, device)`` and provides:
+#   num_updates, set_total_steps(total_steps, update), iteration(update) -> dict
+#   (episode_returns, episode_lengths, the MISC timings, "trainer": TRAINER
+#   metrics), evaluation_policy() -> obs -> actions, optimizer_state_dict() /
+#   load_optimizer_state_dict(), state_dict() / load_state_dict() (its RNG and
+#   schedule). The loop, evaluation, checkpoints and telemetry are shared.
 ALGORITHMS: dict[str, Callable[..., Any]] = {"ppo": PPO}
 ACTOR_WINDOW = 100  # training episodes the ACTOR statistics average over
 
@@ -208,11 +214,10 @@ class Trainer:
                 result = None
                 if final or _crossed(c.env_steps, self.batch_size, config.eval_interval):
                     result = last_eval = self.evaluate()
-                new_best = result is not None and (
-                    c.best_return is None or result["mean_return"] > c.best_return
-                )
+                score = None if result is None else result.get("mean_return")
+                new_best = score is not None and (c.best_return is None or score > c.best_return)
                 if new_best:
-                    c.best_return, c.best_env_steps = result["mean_return"], c.env_steps
+                    c.best_return, c.best_env_steps = score, c.env_steps
                 if (
                     final
                     or new_best
@@ -220,11 +225,8 @@ class Trainer:
                 ):
                     self.save(result, best=new_best)
                 self.telemetry.progress(c.env_steps, speed)
-                if (
-                    result is not None
-                    and config.target_return is not None
-                    and result["mean_return"] >= config.target_return
-                ):
+                target = config.target_return
+                if score is not None and target is not None and score >= target:
                     stop_reason = "target_return"
                     break
         if self.last_saved_step != c.env_steps:
