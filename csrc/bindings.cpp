@@ -384,6 +384,33 @@ class PyPool {
     pool_->Release(states.data(), states.size(), missing_ok);
   }
 
+  py::bytes ExportStates(py::object state_ids) {
+    StateIds states(state_ids, "state_ids", -1);
+    std::string blob;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(pool_->mutex());
+      CheckOpen();
+      pool_->CheckStateIds(states.data(), states.size());
+      blob = pool_->ExportStates(states.data(), states.size());
+    }
+    return py::bytes(blob);
+  }
+
+  py::array_t<int64_t> ImportStates(py::bytes data) {
+    std::string blob = data;
+    std::vector<int64_t> ids;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(pool_->mutex());
+      CheckOpen();
+      ids = pool_->ImportStates(blob);
+    }
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(ids.size()));
+    std::copy(ids.begin(), ids.end(), out.mutable_data());
+    return out;
+  }
+
   std::string Render(int64_t env_id) {
     if (env_id < 0 || env_id >= pool_->num_envs()) {
       throw ValueError("env_id " + std::to_string(env_id) + " is out of range [0, " +
@@ -614,10 +641,13 @@ PYBIND11_MODULE(_core, m) {
       .def("simulate", &PyPool::Simulate, py::arg("state_ids"), py::arg("actions"))
       .def("release", &PyPool::Release, py::arg("state_ids"), py::arg("missing_ok"))
       .def("render", &PyPool::Render, py::arg("env_id"))
+      .def("export_states", &PyPool::ExportStates, py::arg("state_ids"))
+      .def("import_states", &PyPool::ImportStates, py::arg("data"))
       .def("close", &PyPool::Close)
       .def_property_readonly("obs", &PyPool::obs)
       .def_property_readonly("step_result", &PyPool::step_result)
       .def_property_readonly("task_id", [](PyPool& p) { return p.pool().task_id(); })
+      .def_property_readonly("config", [](PyPool& p) { return p.pool().config(); })
       .def_property_readonly("num_envs", [](PyPool& p) { return p.pool().num_envs(); })
       .def_property_readonly("num_threads", [](PyPool& p) { return p.pool().num_threads(); })
       .def_property_readonly("batch_size", [](PyPool& p) { return p.pool().batch_size(); })

@@ -13,8 +13,10 @@ namespace {
 template <class Task>
 TaskEntry Entry() {
   return {Task::kId, [](Kwargs& kwargs, const PoolOptions& o) -> std::unique_ptr<PoolBase> {
-            return std::make_unique<Pool<Task>>(Task(kwargs), o.num_envs, o.num_threads, o.seed,
-                                                o.max_snapshots, o.batch_size);
+            Task task(kwargs);  // reads (and checks) the kwargs first
+            return std::make_unique<Pool<Task>>(std::move(task), kwargs.Resolved(), o.num_envs,
+                                                o.num_threads, o.seed, o.max_snapshots,
+                                                o.batch_size);
           }};
 }
 

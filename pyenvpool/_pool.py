@@ -300,7 +300,34 @@ class EnvPool:
         not live raises ``KeyError`` naming it, unless ``missing_ok``."""
         self._core.release(state_ids, bool(missing_ok))
 
+    def export_states(self, state_ids: Any) -> bytes:
+        """Serialise stored states to bytes (the ids stay live).
+
+        The bytes hold everything a snapshot holds (task state, RNG, counters,
+        episode totals) plus the task id and its full configuration, and a
+        checksum. They are meant for checkpoints and for moving states between
+        processes running the same pyenvpool build on the same platform.
+        """
+        return self._core.export_states(state_ids)
+
+    def import_states(self, data: bytes) -> np.ndarray:
+        """Turn bytes from :meth:`export_states` into new state ids.
+
+        Raises ``ValueError`` (and stores nothing) if the bytes come from
+        another task or configuration, another pyenvpool format, or were
+        truncated or altered; ``SnapshotCapacityError`` if they would exceed
+        ``max_snapshots``. Restore the ids into live envs with :meth:`restore`.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, got {type(data).__name__}")
+        return self._core.import_states(bytes(data))
+
     # -------------------------------------------------------------- misc
+    @property
+    def config(self) -> str:
+        """Every task parameter of this pool, defaults included ("key=value;...")."""
+        return self._core.config
+
     def render(self, env_id: int = 0) -> str:
         """A text picture of one env's current state."""
         return self._core.render(_check_int("env_id", env_id, 0, self.num_envs - 1))

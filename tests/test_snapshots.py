@@ -237,3 +237,61 @@ def test_a_million_operations_leak_nothing(make_pool):
         cycle()
     assert pool.snapshot_count == 0
     assert _rss_kib() - rss_before < 2048  # KiB
+
+
+@pytest.mark.parametrize("task_id", TASKS)
+def test_export_import_round_trip_continues_exactly(make_pool, rng, task_id):
+    n = 16
+    a = make_pool(task_id, n, seed=3)
+    a.reset()
+    num_actions = a.spec.num_actions
+    for _ in range(5):
+        a.step(rng.integers(0, num_actions, n))
+    ids = a.snapshot()
+    blob = a.export_states(ids)
+    assert isinstance(blob, bytes) and a.snapshot_count == n  # exporting keeps the ids
+    b = make_pool(task_id, n, seed=99)  # another seed: every bit must come from the blob
+    restored = b.restore(b.import_states(blob))
+    for k, v in a._obs.items():
+        assert np.array_equal(restored[k], v)
+    for _ in range(30):
+        actions = rng.integers(0, num_actions, n)
+        ra, rb = a.step(actions, copy=True), b.step(actions, copy=True)
+        for k in ra[0]:
+            assert np.array_equal(ra[0][k], rb[0][k])
+        assert np.array_equal(ra[1], rb[1]) and np.array_equal(ra[2], rb[2])
+        assert np.array_equal(ra[4]["episode_return"], rb[4]["episode_return"])
+
+
+def test_import_refuses_foreign_or_damaged_bytes(make_pool):
+    maze = make_pool("Maze-v0", 2)
+    maze.reset()
+    blob = maze.export_states(maze.snapshot())
+    other_config = make_pool("Maze-v0", 2, time_limit=50)
+    cartpole = make_pool("CartPole-v1", 2)
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0xFF
+    cases = [
+        (other_config, blob, "time_limit=50"),
+        (cartpole, blob, "for task Maze-v0"),
+        (maze, blob[:-1], "checksum"),
+        (maze, blob[:30], "checksum|truncated"),
+        (maze, bytes(flipped), "checksum"),
+        (maze, b"\x00" * 64, "magic"),
+    ]
+    for pool, data, message in cases:
+        before = pool.snapshot_count
+        with pytest.raises(ValueError, match=message):
+            pool.import_states(data)
+        assert pool.snapshot_count == before
+    with pytest.raises(TypeError, match="bytes"):
+        maze.import_states("not bytes")
+    capped = make_pool("Maze-v0", 2, max_snapshots=1)
+    with pytest.raises(pyenvpool.SnapshotCapacityError):
+        capped.import_states(blob)
+    assert capped.snapshot_count == 0
+
+
+def test_config_lists_every_parameter(make_pool):
+    assert make_pool("Maze-v0", 1).config == make_pool("Maze-v0", 1, time_limit=100).config
+    assert "time_limit=100" in make_pool("Maze-v0", 1).config

@@ -21,10 +21,12 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/async_runner.h"
@@ -32,6 +34,7 @@
 #include "core/errors.h"
 #include "core/rng.h"
 #include "core/snapshot_store.h"
+#include "core/state_codec.h"
 #include "core/spec.h"
 #include "core/thread_pool.h"
 
@@ -55,9 +58,10 @@ class PoolBase {
  public:
   // batch_size < num_envs makes the pool asynchronous: its num_threads
   // workers serve Send/Recv, and every other call runs on the caller's thread.
-  PoolBase(std::string task_id, TaskSpec spec, int64_t num_envs, int num_threads,
-           int64_t batch_size)
+  PoolBase(std::string task_id, std::string config, TaskSpec spec, int64_t num_envs,
+           int num_threads, int64_t batch_size)
       : task_id_(std::move(task_id)),
+        config_(std::move(config)),
         spec_(std::move(spec)),
         num_envs_(num_envs),
         num_threads_(num_threads),
@@ -70,6 +74,8 @@ class PoolBase {
   virtual ~PoolBase() = default;
 
   const std::string& task_id() const { return task_id_; }
+  // Every task parameter, defaults included ("key=value;..."), see Kwargs::Resolved.
+  const std::string& config() const { return config_; }
   const TaskSpec& spec() const { return spec_; }
   int64_t num_envs() const { return num_envs_; }
   int num_threads() const { return num_threads_; }
@@ -121,6 +127,11 @@ class PoolBase {
 
   virtual std::string Render(int64_t env_id) const = 0;
 
+  // Serialised snapshots (see state_codec.h): bytes that import_states turns
+  // back into state ids in a pool of the same task and configuration.
+  virtual std::string ExportStates(const int64_t* ids, int64_t k) const = 0;
+  virtual std::vector<int64_t> ImportStates(const std::string& blob) = 0;
+
  protected:
   // Makes the sim arrays hold at least k rows. Old arrays stay alive as long
   // as Python views of them exist; they are simply no longer written.
@@ -132,6 +143,7 @@ class PoolBase {
   }
 
   std::string task_id_;
+  std::string config_;
   TaskSpec spec_;
   int64_t num_envs_;
   int num_threads_;
@@ -144,6 +156,16 @@ class PoolBase {
   bool closed_ = false;
   std::unique_ptr<AsyncRunner> async_;  // declared last: stopped before the rest goes
 };
+
+// Tasks may define `std::string CheckState(const State&) const`, returning a
+// message for a state their Step could not handle; imported states are checked
+// with it (a task whose every bit pattern is a valid state needs none).
+template <class Task, class = void>
+struct HasStateCheck : std::false_type {};
+template <class Task>
+struct HasStateCheck<Task, std::void_t<decltype(std::declval<const Task&>().CheckState(
+                               std::declval<const typename Task::State&>()))>>
+    : std::true_type {};
 
 template <class Task>
 class Pool final : public PoolBase {
@@ -159,9 +181,9 @@ class Pool final : public PoolBase {
     int32_t episode_length = 0;
   };
 
-  Pool(Task task, int64_t num_envs, int num_threads, uint64_t seed, int64_t max_snapshots,
-       int64_t batch_size)
-      : PoolBase(Task::kId, task.Spec(), num_envs, num_threads, batch_size),
+  Pool(Task task, std::string config, int64_t num_envs, int num_threads, uint64_t seed,
+       int64_t max_snapshots, int64_t batch_size)
+      : PoolBase(Task::kId, std::move(config), task.Spec(), num_envs, num_threads, batch_size),
         task_(std::move(task)),
         slots_(num_envs),
         store_(max_snapshots) {
@@ -306,6 +328,37 @@ class Pool final : public PoolBase {
 
   std::string Render(int64_t env_id) const override { return task_.Render(slots_[env_id].state); }
 
+  std::string ExportStates(const int64_t* ids, int64_t k) const override {
+    StateCodec codec(task_id_, config_, sizeof(Record));
+    std::string blob = codec.Header(k);
+    for (int64_t j = 0; j < k; ++j) {
+      blob.append(reinterpret_cast<const char*>(&store_.Get(ids[j])), sizeof(Record));
+    }
+    codec.Seal(blob);
+    return blob;
+  }
+
+  std::vector<int64_t> ImportStates(const std::string& blob) override {
+    StateCodec codec(task_id_, config_, sizeof(Record));
+    const auto [payload, k] = codec.Open(blob);  // throws ValueError on any mismatch
+    std::vector<Record> records(k);
+    for (int64_t j = 0; j < k; ++j) {
+      std::memcpy(static_cast<void*>(&records[j]), payload + j * sizeof(Record), sizeof(Record));
+      if constexpr (HasStateCheck<Task>::value) {
+        const std::string error = task_.CheckState(records[j].slot.state);
+        if (!error.empty()) {
+          throw ValueError("state " + std::to_string(j) + " is not a valid " + task_id_ +
+                           " state: " + error);
+        }
+      }
+    }
+    store_.CheckCapacity(k);
+    std::vector<int64_t> ids(k);
+    store_.Allocate(k, ids.data());
+    for (int64_t j = 0; j < k; ++j) store_.Get(ids[j]) = records[j];
+    return ids;
+  }
+
  private:
   // Async workers step one env into its row of the live (staging) buffers.
   static void AsyncStep(void* ctx, int64_t env, int32_t action) {
@@ -334,6 +387,8 @@ class Pool final : public PoolBase {
     }
     task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), i});
   }
+
+  using Record = typename SnapshotStore<Slot>::Record;
 
   Task task_;
   std::vector<Slot> slots_;

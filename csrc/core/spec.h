@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <type_traits>
 #include <limits>
 #include <map>
 #include <set>
@@ -104,7 +106,7 @@ class Kwargs {
   int64_t Int(const std::string& key, int64_t fallback, int64_t low, int64_t high) {
     known_.insert(key);
     auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
+    if (it == values_.end()) return Resolve(key, fallback);
     used_.insert(key);
     const auto* v = std::get_if<int64_t>(&it->second);
     if (v == nullptr) throw TypeError("task kwarg '" + key + "' must be an int");
@@ -112,13 +114,13 @@ class Kwargs {
       throw ValueError("task kwarg '" + key + "' must be in [" + std::to_string(low) + ", " +
                        std::to_string(high) + "], got " + std::to_string(*v));
     }
-    return *v;
+    return Resolve(key, *v);
   }
 
   double Float(const std::string& key, double fallback, double low, double high) {
     known_.insert(key);
     auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
+    if (it == values_.end()) return Resolve(key, fallback);
     used_.insert(key);
     double v;
     if (const auto* i = std::get_if<int64_t>(&it->second)) {
@@ -132,31 +134,31 @@ class Kwargs {
       throw ValueError("task kwarg '" + key + "' must be in [" + std::to_string(low) + ", " +
                        std::to_string(high) + "], got " + std::to_string(v));
     }
-    return v;
+    return Resolve(key, v);
   }
 
   bool Bool(const std::string& key, bool fallback) {
     known_.insert(key);
     auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
+    if (it == values_.end()) return Resolve(key, fallback);
     used_.insert(key);
     const auto* v = std::get_if<bool>(&it->second);
     if (v == nullptr) throw TypeError("task kwarg '" + key + "' must be a bool");
-    return *v;
+    return Resolve(key, *v);
   }
 
   std::string Choice(const std::string& key, const std::string& fallback,
                      const std::vector<std::string>& choices) {
     known_.insert(key);
     auto it = values_.find(key);
-    if (it == values_.end()) return fallback;
+    if (it == values_.end()) return Resolve(key, fallback);
     used_.insert(key);
     const auto* v = std::get_if<std::string>(&it->second);
     std::string allowed;
     for (const auto& c : choices) allowed += (allowed.empty() ? "'" : ", '") + c + "'";
     if (v == nullptr) throw TypeError("task kwarg '" + key + "' must be one of " + allowed);
     for (const auto& c : choices) {
-      if (*v == c) return *v;
+      if (*v == c) return Resolve(key, *v);
     }
     throw ValueError("task kwarg '" + key + "' must be one of " + allowed + ", got '" + *v + "'");
   }
@@ -173,7 +175,30 @@ class Kwargs {
     }
   }
 
+  // Every parameter the task read, defaults included, as "key=value;..." in
+  // key order: two pools with equal strings have the same configuration.
+  std::string Resolved() const {
+    std::string out;
+    for (const auto& [key, value] : resolved_) out += key + "=" + value + ";";
+    return out;
+  }
+
  private:
+  template <class T>
+  T Resolve(const std::string& key, T value) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      resolved_[key] = value;
+    } else if constexpr (std::is_same_v<T, double>) {
+      char text[40];
+      std::snprintf(text, sizeof(text), "%.17g", value);
+      resolved_[key] = text;
+    } else {
+      resolved_[key] = std::to_string(value);
+    }
+    return value;
+  }
+
+  std::map<std::string, std::string> resolved_;
   std::map<std::string, Value> values_;
   std::set<std::string> used_;
   std::set<std::string> known_;

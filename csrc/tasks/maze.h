@@ -203,6 +203,16 @@ class Maze {
     std::memcpy(row.Get<uint8_t>(4), &mask, 4);
   }
 
+  // Imported states (EnvPool.import_states) are checked with this before use:
+  // Step indexes the wall grid with the positions.
+  std::string CheckState(const State& s) const {
+    if (s.agent_row >= rows_ || s.agent_col >= cols_) return "agent position outside the maze";
+    if (s.target_row >= rows_ || s.target_col >= cols_) return "target position outside the maze";
+    if (s.step_count < 0) return "negative step count";
+    if (s.action_mask > 15) return "action mask has bits beyond the four actions";
+    return "";
+  }
+
   std::string Render(const State& s) const {
     // One character per cell: '#' wall, '.' free, 'A' agent, 'T' target.
     std::string out;
