@@ -3,6 +3,7 @@
 // bindings, snapshots, `spec` and the Gymnasium adapter derive from the task.
 #include "registry.h"
 
+#include "tasks/binpack.h"
 #include "tasks/cartpole.h"
 
 namespace pyenvpool {
@@ -21,6 +22,7 @@ TaskEntry Entry() {
 const std::vector<TaskEntry>& RegisteredTasks() {
   static const std::vector<TaskEntry> tasks = {
       Entry<CartPole>(),
+      Entry<BinPack>(),
   };
   return tasks;
 }
