@@ -62,10 +62,13 @@ class BinPack {
     int16_t ems[6][kMaxEms];
     int16_t item_size[3][kMaxItems];      // x, y, z lengths; constant in an episode
     int16_t item_location[3][kMaxItems];  // lower corner of each placed item
-    // Derived from the above after every change, as Jumanji stores them:
-    // action_mask[e] has bit i set when item i fits the e-th observed EMS.
-    uint32_t action_mask[kMaxEms];
+    // Kept up to date after every change, so that Step and WriteObs need no
+    // search. fits[s] (live slots only): bit i set when item i is real, not
+    // yet placed and fits EMS s. Jumanji's action mask row e is
+    // fits[sorted_ems[e]] for e < num_live and empty after.
+    uint32_t fits[kMaxEms];
     uint8_t sorted_ems[kMaxEms];  // observed index -> slot, by volume, descending
+    uint8_t num_live;             // live slots; they come first in sorted_ems
     uint64_t ems_mask;            // bit s: slot s holds a live EMS
     uint32_t items_mask;          // bit i: item i is real (not padding)
     uint32_t items_placed;        // bit i: item i is in the container
@@ -214,15 +217,15 @@ class BinPack {
   StepResult Step(State& s, int32_t action) const {
     const int e = action / num_items_;
     const int item = action % num_items_;
+    const int slot = s.sorted_ems[e];
     StepResult result;
-    if (!(s.action_mask[e] >> item & 1u)) {
+    if (e >= s.num_live || !(s.fits[slot] >> item & 1u)) {
       // Invalid action: Jumanji's lax.cond keeps the state as it was, the
       // dense reward is 0 and the episode ends.
       result.terminated = true;
       return result;
     }
     // The item goes to the lower corner of the chosen EMS.
-    const int slot = s.sorted_ems[e];
     Box placed;
     for (int a = 0; a < 3; ++a) {
       placed.c[2 * a] = s.ems[2 * a][slot];
@@ -230,8 +233,9 @@ class BinPack {
       s.item_location[a][item] = s.ems[2 * a][slot];
     }
     s.items_placed |= 1u << item;
+    for (uint32_t& f : s.fits) f &= ~(1u << item);
     UpdateEms(s, placed);
-    RefreshDerived(s);
+    SortEms(s);
     result.reward = Volume(s.item_size[0][item], s.item_size[1][item], s.item_size[2][item]) /
                     container_volume_;
     result.terminated = !AnyValidAction(s);
@@ -246,8 +250,9 @@ class BinPack {
       for (int c = 0; c < 6; ++c) {
         ems[6 * e + c] = static_cast<float>(s.ems[c][slot]) * inverse_container_[c / 2];
       }
-      ems_mask[e] = s.ems_mask >> slot & 1u;
+      ems_mask[e] = e < s.num_live;
     }
+    WriteActionMask(s, row.Get<bool>(5));
     float* items = row.Get<float>(2);
     bool* items_mask = row.Get<bool>(3);
     bool* items_placed = row.Get<bool>(4);
@@ -257,10 +262,6 @@ class BinPack {
       }
       items_mask[i] = s.items_mask >> i & 1u;
       items_placed[i] = s.items_placed >> i & 1u;
-    }
-    bool* action_mask = row.Get<bool>(5);
-    for (int e = 0; e < obs_num_ems_; ++e) {
-      ExpandBits(s.action_mask[e], num_items_, action_mask + e * num_items_);
     }
   }
 
@@ -275,7 +276,9 @@ class BinPack {
         packed += static_cast<double>(s.item_size[0][i]) * s.item_size[1][i] * s.item_size[2][i];
       }
     }
-    for (int e = 0; e < obs_num_ems_; ++e) num_valid += __builtin_popcount(s.action_mask[e]);
+    for (int e = 0; e < std::min<int>(s.num_live, obs_num_ems_); ++e) {
+      num_valid += __builtin_popcount(s.fits[s.sorted_ems[e]]);
+    }
     const double capacity = static_cast<double>(container_[0]) * container_[1] * container_[2];
     char line[256];
     std::string out;
@@ -283,7 +286,7 @@ class BinPack {
                   "BinPack-v0: %d/%d items placed, utilisation %.1f%%, %d/%d EMS slots live, "
                   "%d valid actions\n",
                   num_placed, num_real, 100.0 * packed / capacity,
-                  __builtin_popcountll(s.ems_mask), num_ems_, num_valid);
+                  s.num_live, num_ems_, num_valid);
     out += line;
     // Top view: x to the right, y upwards; each cell shows the height of the
     // highest placed item over its centre in tenths of the container ('.' =
@@ -341,30 +344,74 @@ class BinPack {
     return static_cast<float>(x) * static_cast<float>(y) * static_cast<float>(z);
   }
 
-  // space.py semantics: empty when any side has zero or negative length;
-  // touching faces therefore do not intersect; inclusion allows equality.
+  // space.py semantics: a box is empty when a side has zero or negative
+  // length, so boxes that only touch do not intersect; inclusion allows
+  // equality.
   static bool IsEmpty(const Box& b) {
-    return b.c[0] >= b.c[1] || b.c[2] >= b.c[3] || b.c[4] >= b.c[5];
+    return (b.c[0] >= b.c[1]) | (b.c[2] >= b.c[3]) | (b.c[4] >= b.c[5]);
   }
-  static bool Includes(const Box& outer, const Box& inner) {
-    return inner.c[0] >= outer.c[0] && inner.c[1] <= outer.c[1] && inner.c[2] >= outer.c[2] &&
-           inner.c[3] <= outer.c[3] && inner.c[4] >= outer.c[4] && inner.c[5] <= outer.c[5];
+
+  // Boxes and sizes packed for branch-free comparison, four 16-bit fields to
+  // a word: 15 value bits (sides are at most 32767 mm) under a guard bit.
+  // `(big | guard) - small` then never borrows across fields, and a field's
+  // guard bit survives exactly when big >= small there. A box packs its low
+  // sides as 32767 - lo, so "inner lies inside outer" reads "every field of
+  // inner <= the field of outer".
+  struct Key {
+    uint64_t xy, z;
+  };
+  static constexpr uint64_t kGuard4 = 0x8000800080008000ULL;
+  static constexpr uint64_t kGuard3 = 0x0000800080008000ULL;
+  static constexpr uint64_t kGuard2 = 0x0000000080008000ULL;
+  static constexpr int32_t kTop = 0x7FFF;
+  static bool AllFieldsLessEqual(uint64_t small, uint64_t big, uint64_t guard) {
+    return (((big | guard) - small) & guard) == guard;
   }
-  static bool SlotIncludes(const State& s, int slot, const Box& inner) {
-    return inner.c[0] >= s.ems[0][slot] && inner.c[1] <= s.ems[1][slot] &&
-           inner.c[2] >= s.ems[2][slot] && inner.c[3] <= s.ems[3][slot] &&
-           inner.c[4] >= s.ems[4][slot] && inner.c[5] <= s.ems[5][slot];
+  static Key MakeKey(int32_t x1, int32_t x2, int32_t y1, int32_t y2, int32_t z1, int32_t z2) {
+    return {static_cast<uint64_t>(kTop - x1) | static_cast<uint64_t>(x2) << 16 |
+                static_cast<uint64_t>(kTop - y1) << 32 | static_cast<uint64_t>(y2) << 48,
+            static_cast<uint64_t>(kTop - z1) | static_cast<uint64_t>(z2) << 16};
   }
-  static bool SlotOverlaps(const State& s, int slot, const Box& b) {
-    return std::max<int32_t>(b.c[0], s.ems[0][slot]) < std::min<int32_t>(b.c[1], s.ems[1][slot]) &&
-           std::max<int32_t>(b.c[2], s.ems[2][slot]) < std::min<int32_t>(b.c[3], s.ems[3][slot]) &&
-           std::max<int32_t>(b.c[4], s.ems[4][slot]) < std::min<int32_t>(b.c[5], s.ems[5][slot]);
+  static Key MakeKey(const Box& b) { return MakeKey(b.c[0], b.c[1], b.c[2], b.c[3], b.c[4], b.c[5]); }
+  static Key SlotKey(const State& s, int slot) {
+    return MakeKey(s.ems[0][slot], s.ems[1][slot], s.ems[2][slot], s.ems[3][slot],
+                   s.ems[4][slot], s.ems[5][slot]);
   }
-  static Box SlotBox(const State& s, int slot) {
-    Box b;
-    for (int c = 0; c < 6; ++c) b.c[c] = s.ems[c][slot];
-    return b;
+  static bool Inside(const Key& inner, const Key& outer) {
+    return AllFieldsLessEqual(inner.xy, outer.xy, kGuard4) &
+           AllFieldsLessEqual(inner.z, outer.z, kGuard2);
   }
+  static uint64_t PackSize(int32_t x, int32_t y, int32_t z) {
+    return static_cast<uint64_t>(x) | static_cast<uint64_t>(y) << 16 |
+           static_cast<uint64_t>(z) << 32;
+  }
+
+  // The items still to place, packed, for fit tests against new EMSs.
+  struct OpenItems {
+    uint64_t size[kMaxItems];
+    uint8_t id[kMaxItems];
+    int count = 0;
+  };
+  static OpenItems ListOpenItems(const State& s) {
+    OpenItems open;
+    for (uint32_t m = s.items_mask & ~s.items_placed; m; m &= m - 1) {
+      const int i = __builtin_ctz(m);
+      open.size[open.count] = PackSize(s.item_size[0][i], s.item_size[1][i], s.item_size[2][i]);
+      open.id[open.count++] = static_cast<uint8_t>(i);
+    }
+    return open;
+  }
+  // env.py `_get_action_mask` for one EMS: an item fits when it is no longer
+  // than the EMS on every axis (no rotation, no support rule).
+  static uint32_t Fits(const OpenItems& open, const Box& b) {
+    const uint64_t room = PackSize(b.c[1] - b.c[0], b.c[3] - b.c[2], b.c[5] - b.c[4]);
+    uint32_t fits = 0;
+    for (int j = 0; j < open.count; ++j) {
+      fits |= static_cast<uint32_t>(AllFieldsLessEqual(open.size[j], room, kGuard3)) << open.id[j];
+    }
+    return fits;
+  }
+
   // jnp.argmin(mask) over the first max_num_items entries: the lowest False
   // one, or 0 when all are True.
   int FirstFree(uint32_t mask) const {
@@ -375,13 +422,15 @@ class BinPack {
   // One EMS slot holding the whole container, the rest zero; nothing placed.
   void StartEpisode(State& s) const {
     std::memset(s.ems, 0, sizeof(s.ems));
+    std::memset(s.fits, 0, sizeof(s.fits));
     std::memset(s.sorted_ems, 0, sizeof(s.sorted_ems));
+    std::memset(s.item_location, 0, sizeof(s.item_location));
     const Box container = Container();
     for (int c = 0; c < 6; ++c) s.ems[c][0] = static_cast<int16_t>(container.c[c]);
     s.ems_mask = 1;
-    std::memset(s.item_location, 0, sizeof(s.item_location));
     s.items_placed = 0;
-    RefreshDerived(s);
+    s.fits[0] = Fits(ListOpenItems(s), container);
+    SortEms(s);
   }
 
   // env.py `_update_ems` for the item just placed at `placed`.
@@ -391,8 +440,13 @@ class BinPack {
     //    stay in the slot (stale).
     uint64_t hit = 0;
     for (uint64_t m = s.ems_mask; m; m &= m - 1) {
-      const int slot = __builtin_ctzll(m);
-      if (SlotOverlaps(s, slot, placed)) hit |= 1ULL << slot;
+      const int k = __builtin_ctzll(m);
+      bool overlaps = true;
+      for (int a = 0; a < 3; ++a) {
+        overlaps &= std::max<int32_t>(placed.c[2 * a], s.ems[2 * a][k]) <
+                    std::min<int32_t>(placed.c[2 * a + 1], s.ems[2 * a + 1][k]);
+      }
+      hit |= static_cast<uint64_t>(overlaps) << k;
     }
     uint64_t mask = s.ems_mask & ~hit;
 
@@ -401,7 +455,8 @@ class BinPack {
     //    then slot ascending). Jumanji forms them for every slot and masks
     //    out those of surviving EMSs (a cut of an EMS lies inside it), so only
     //    the deleted ones can contribute.
-    Box cand[kMaxCandidates];
+    Box box[kMaxCandidates];
+    Key key[kMaxCandidates];
     bool alive[kMaxCandidates];
     int begin[7];
     int n = 0;
@@ -409,73 +464,79 @@ class BinPack {
       begin[d] = n;
       const int axis = d / 2;
       for (uint64_t m = hit; m; m &= m - 1) {
-        Box b = SlotBox(s, __builtin_ctzll(m));
+        const int k = __builtin_ctzll(m);
+        Box& b = box[n];
+        for (int c = 0; c < 6; ++c) b.c[c] = s.ems[c][k];
         if (d % 2 == 0) {
           b.c[2 * axis + 1] = std::min(b.c[2 * axis + 1], placed.c[2 * axis]);
         } else {
           b.c[2 * axis] = std::max(b.c[2 * axis], placed.c[2 * axis + 1]);
         }
         if (IsEmpty(b)) continue;
-        cand[n] = b;
-        alive[n] = true;
+        key[n] = MakeKey(b);
         ++n;
       }
     }
     begin[6] = n;
 
-    // 3. Drop candidates strictly inside another candidate, with the exact
-    //    semantics of Jumanji's double loop over (direction d, direction a):
-    //    a candidate of d is dropped if some candidate of a that is still
-    //    alive *at that point of the loop* strictly contains it. Groups a < d
-    //    were already pruned in this pass; within a == d all drops are
-    //    decided before any is applied (one vectorised step in Jumanji).
-    //    Equal candidates both survive. Opposite directions are skipped: a
-    //    cut below the item can never contain or be contained in a cut
-    //    above it, since the item has positive length.
+    // 3. Drop candidates strictly inside another candidate. Jumanji runs a
+    //    double loop over (direction d, direction a), dropping a candidate of
+    //    d when a candidate of a still alive at that point strictly contains
+    //    it. Only a == d can ever drop anything: every candidate comes from
+    //    an EMS that overlaps the item, so on each axis other than its cut
+    //    axis it keeps an extent reaching strictly past the item's faces,
+    //    and on its cut axis it lies wholly beyond one face of the item. A
+    //    candidate cut on axis X therefore sticks out of any candidate cut on
+    //    another axis (or on the other side of X), and is never contained
+    //    by one. Within a direction all drops are decided together (one
+    //    vectorised step in Jumanji); equal candidates both survive.
+    for (int i = 0; i < n; ++i) alive[i] = true;
     for (int d = 0; d < 6; ++d) {
-      for (int a = 0; a < 6; ++a) {
-        if (a == (d ^ 1)) continue;
-        int dropped[kMaxCandidates];
-        int num_dropped = 0;
-        for (int i = begin[d]; i < begin[d + 1]; ++i) {
-          if (!alive[i]) continue;
-          for (int j = begin[a]; j < begin[a + 1]; ++j) {
-            if (j == i || !alive[j]) continue;
-            if (Includes(cand[j], cand[i]) && !Includes(cand[i], cand[j])) {
-              dropped[num_dropped++] = i;
-              break;
-            }
-          }
+      bool contained[kMaxEms] = {};
+      for (int i = begin[d]; i < begin[d + 1]; ++i) {
+        for (int j = i + 1; j < begin[d + 1]; ++j) {
+          const bool i_in_j = Inside(key[i], key[j]), j_in_i = Inside(key[j], key[i]);
+          contained[i - begin[d]] |= i_in_j & !j_in_i;
+          contained[j - begin[d]] |= j_in_i & !i_in_j;
         }
-        for (int k = 0; k < num_dropped; ++k) alive[dropped[k]] = false;
       }
+      for (int i = begin[d]; i < begin[d + 1]; ++i) alive[i] = !contained[i - begin[d]];
     }
 
     // 4. Insert the survivors in order, each unless a live EMS (including
     //    one just inserted) already contains it, into the lowest free slot.
     //    Quirk kept from Jumanji: when all slots are live, argmin(mask) is 0
     //    and the new EMS overwrites slot 0.
+    Key slot_key[kMaxEms];
+    for (uint64_t m = mask; m; m &= m - 1) {
+      const int k = __builtin_ctzll(m);
+      slot_key[k] = SlotKey(s, k);
+    }
+    OpenItems open;
+    bool open_listed = false;
     for (int i = 0; i < n; ++i) {
       if (!alive[i]) continue;
       bool covered = false;
-      for (uint64_t m = mask; m && !covered; m &= m - 1) {
-        covered = SlotIncludes(s, __builtin_ctzll(m), cand[i]);
-      }
+      for (uint64_t m = mask; m; m &= m - 1) covered |= Inside(key[i], slot_key[__builtin_ctzll(m)]);
       if (covered) continue;
       const uint64_t free = ~mask & slots_mask_;
       const int slot = free ? __builtin_ctzll(free) : 0;
-      for (int c = 0; c < 6; ++c) s.ems[c][slot] = static_cast<int16_t>(cand[i].c[c]);
+      for (int c = 0; c < 6; ++c) s.ems[c][slot] = static_cast<int16_t>(box[i].c[c]);
+      slot_key[slot] = key[i];
       mask |= 1ULL << slot;
+      if (!open_listed) {
+        open = ListOpenItems(s);
+        open_listed = true;
+      }
+      s.fits[slot] = Fits(open, box[i]);
     }
     s.ems_mask = mask;
   }
 
-  // env.py `_make_observation_and_extras`: order the EMSs and rebuild the
-  // action mask over the observed ones.
-  void RefreshDerived(State& s) const {
-    // jnp.argsort(-volume * mask) is a stable sort: live EMSs by float32
-    // volume, descending, ties by slot; then every dead slot (volume -0.0)
-    // in slot order.
+  // env.py `_get_set_of_largest_ems`: jnp.argsort(-volume * mask) is a
+  // stable sort, so live EMSs come first by float32 volume, descending, ties
+  // by slot; then every dead slot (volume -0.0) in slot order.
+  void SortEms(State& s) const {
     float volume[kMaxEms];
     int num_live = 0;
     for (uint64_t m = s.ems_mask; m; m &= m - 1) {
@@ -490,46 +551,25 @@ class BinPack {
       volume[k] = v;
       s.sorted_ems[k] = static_cast<uint8_t>(slot);
     }
+    s.num_live = static_cast<uint8_t>(num_live);
     int k = num_live;
     for (uint64_t m = ~s.ems_mask & slots_mask_; m; m &= m - 1) {
       s.sorted_ems[k++] = static_cast<uint8_t>(__builtin_ctzll(m));
     }
-
-    // Item i fits observed EMS e when it is real, not yet placed and no
-    // longer than the EMS on every axis (no rotation, no support rule).
-    int16_t size[3][kMaxItems];
-    int num_open = 0;
-    uint8_t open_id[kMaxItems];
-    for (uint32_t m = s.items_mask & ~s.items_placed; m; m &= m - 1) {
-      const int i = __builtin_ctz(m);
-      for (int a = 0; a < 3; ++a) size[a][num_open] = s.item_size[a][i];
-      open_id[num_open++] = static_cast<uint8_t>(i);
-    }
-    const int num_observed_live = std::min(num_live, obs_num_ems_);
-    for (int e = 0; e < num_observed_live; ++e) {
-      const int slot = s.sorted_ems[e];
-      const int32_t dx = s.ems[1][slot] - s.ems[0][slot];
-      const int32_t dy = s.ems[3][slot] - s.ems[2][slot];
-      const int32_t dz = s.ems[5][slot] - s.ems[4][slot];
-      uint32_t fits = 0;
-      for (int j = 0; j < num_open; ++j) {
-        fits |= static_cast<uint32_t>(size[0][j] <= dx && size[1][j] <= dy && size[2][j] <= dz)
-                << open_id[j];
-      }
-      s.action_mask[e] = fits;
-    }
-    for (int e = num_observed_live; e < kMaxEms; ++e) s.action_mask[e] = 0;
   }
 
+  // Jumanji's done flag: no valid action among the observed EMSs.
   bool AnyValidAction(const State& s) const {
     uint32_t any = 0;
-    for (int e = 0; e < obs_num_ems_; ++e) any |= s.action_mask[e];
+    const int observed_live = std::min<int>(s.num_live, obs_num_ems_);
+    for (int e = 0; e < observed_live; ++e) any |= s.fits[s.sorted_ems[e]];
     return any != 0;
   }
 
-  // Writes bits [0, n) of `bits` as n bools, eight at a time through a table
-  // that maps a byte to eight 0/1 bytes.
-  static void ExpandBits(uint32_t bits, int n, bool* out) {
+  // The flat action mask, row e = fits[sorted_ems[e]] (empty for dead
+  // EMSs), written as bools eight at a time through a table that maps a byte
+  // to eight 0/1 bytes.
+  void WriteActionMask(const State& s, bool* out) const {
     struct Table {
       uint64_t bytes[256];
       constexpr Table() : bytes() {
@@ -539,9 +579,17 @@ class BinPack {
       }
     };
     static constexpr Table kTable{};
-    int i = 0;
-    for (; i + 8 <= n; i += 8) std::memcpy(out + i, &kTable.bytes[bits >> i & 0xFF], 8);
-    for (; i < n; ++i) out[i] = bits >> i & 1u;
+    uint64_t pending = 0;  // bits not yet written, at most 7 + 32 of them
+    int num_pending = 0;
+    for (int e = 0; e < obs_num_ems_; ++e) {
+      const uint64_t row = e < s.num_live ? s.fits[s.sorted_ems[e]] : 0u;
+      pending |= row << num_pending;
+      num_pending += num_items_;
+      for (; num_pending >= 8; num_pending -= 8, pending >>= 8, out += 8) {
+        std::memcpy(out, &kTable.bytes[pending & 0xFF], 8);
+      }
+    }
+    for (int k = 0; k < num_pending; ++k) out[k] = pending >> k & 1u;
   }
 
   int num_items_;
