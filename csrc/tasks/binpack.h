@@ -80,12 +80,29 @@ class BinPack {
     obs_num_ems_ = static_cast<int>(kwargs.Int("obs_num_ems", num_ems_, 1, num_ems_));
     split_num_same_items_ =
         static_cast<int>(kwargs.Int("split_num_same_items", 2, 1, num_items_));
-    split_eps_ = static_cast<float>(kwargs.Float("split_eps", 0.3, 0.0, 0.49));
+    const double split_eps = kwargs.Float("split_eps", 0.3, 0.0, 0.5);
     prob_split_one_item_ = kwargs.Float("prob_split_one_item", 0.7, 0.0, 1.0);
-    container_[0] = static_cast<int32_t>(kwargs.Int("container_x", 5870, 1, 32767));
-    container_[1] = static_cast<int32_t>(kwargs.Int("container_y", 2330, 1, 32767));
-    container_[2] = static_cast<int32_t>(kwargs.Int("container_z", 2200, 1, 32767));
+    container_[0] = static_cast<int32_t>(kwargs.Int("container_x", 5870, 1, kTop));
+    container_[1] = static_cast<int32_t>(kwargs.Int("container_y", 2330, 1, kTop));
+    container_[2] = static_cast<int32_t>(kwargs.Int("container_z", 2200, 1, kTop));
     kwargs.CheckAllUsed(kId);
+    // Settings under which the generator (Jumanji's too) would loop forever.
+    if (split_eps >= 0.5) {
+      throw ValueError("task kwarg 'split_eps' must be in [0, 0.5), got " +
+                       std::to_string(split_eps));
+    }
+    if (prob_split_one_item_ == 0.0 && split_num_same_items_ == 1) {
+      throw ValueError(
+          "task kwargs 'prob_split_one_item'=0 and 'split_num_same_items'=1 leave the "
+          "generator no way to split the container");
+    }
+    const int64_t cells = static_cast<int64_t>(container_[0]) * container_[1] * container_[2];
+    if (cells < num_items_ - split_num_same_items_ + 1) {
+      throw ValueError("task kwargs 'container_x/y/z' give a container of " +
+                       std::to_string(cells) + " mm^3, too small to cut into " +
+                       std::to_string(num_items_ - split_num_same_items_ + 1) + " items");
+    }
+    split_eps_ = static_cast<float>(split_eps);
     for (int a = 0; a < 3; ++a) {
       // Jumanji normalises `v / C` on int32 arrays; XLA evaluates that as a
       // multiplication by the float32 reciprocal, which differs from a true
@@ -372,7 +389,9 @@ class BinPack {
                 static_cast<uint64_t>(kTop - y1) << 32 | static_cast<uint64_t>(y2) << 48,
             static_cast<uint64_t>(kTop - z1) | static_cast<uint64_t>(z2) << 16};
   }
-  static Key MakeKey(const Box& b) { return MakeKey(b.c[0], b.c[1], b.c[2], b.c[3], b.c[4], b.c[5]); }
+  static Key MakeKey(const Box& b) {
+    return MakeKey(b.c[0], b.c[1], b.c[2], b.c[3], b.c[4], b.c[5]);
+  }
   static Key SlotKey(const State& s, int slot) {
     return MakeKey(s.ems[0][slot], s.ems[1][slot], s.ems[2][slot], s.ems[3][slot],
                    s.ems[4][slot], s.ems[5][slot]);
@@ -517,7 +536,9 @@ class BinPack {
     for (int i = 0; i < n; ++i) {
       if (!alive[i]) continue;
       bool covered = false;
-      for (uint64_t m = mask; m; m &= m - 1) covered |= Inside(key[i], slot_key[__builtin_ctzll(m)]);
+      for (uint64_t m = mask; m; m &= m - 1) {
+        covered |= Inside(key[i], slot_key[__builtin_ctzll(m)]);
+      }
       if (covered) continue;
       const uint64_t free = ~mask & slots_mask_;
       const int slot = free ? __builtin_ctzll(free) : 0;
