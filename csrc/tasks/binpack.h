@@ -27,7 +27,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +41,7 @@ namespace pyenvpool {
 class BinPack {
  public:
   static constexpr const char* kId = "BinPack-v0";
-  static constexpr int64_t kMinChunk = 16;  // a step costs about a microsecond
+  static constexpr int64_t kMinChunk = 16;  // a step costs 1-3 microseconds
   // Compile-time capacities. They cover Jumanji's 10-, 20- and 30-item
   // configurations (10/15/15, 20/40/40 and 30/60/50 items/EMSs/observed EMSs)
   // and make item sets and EMS sets fit one uint32 and one uint64.
@@ -205,21 +204,21 @@ class BinPack {
   void LoadInstance(State& s, const InstanceRow& row) const {
     const int32_t* sizes = row.Get<int32_t>(0);
     const uint8_t* real = row.Get<uint8_t>(1);
-    static const char* kAxis[3] = {"x", "y", "z"};
     uint32_t mask = 0;
     for (int i = 0; i < num_items_; ++i) {
       if (real[i]) mask |= 1u << i;
       for (int a = 0; a < 3; ++a) {
         const int32_t v = sizes[3 * i + a];
-        const std::string what = "items[" + std::to_string(i) + "] " + kAxis[a] + " length " +
-                                 std::to_string(v) + " mm";
-        if (v > container_[a]) {
+        const bool too_big = v > container_[a], too_small = real[i] ? v <= 0 : v < 0;
+        if (!too_big && !too_small) continue;
+        std::string what = "items[" + std::to_string(i) + "] " + "xyz"[a] + " length " +
+                           std::to_string(v) + " mm";
+        if (too_big) {
           throw ValueError(what + " is larger than the container (" +
                            std::to_string(container_[a]) + " mm)" +
                            (real[i] ? ": the item can never fit" : ""));
         }
-        if (real[i] && v <= 0) throw ValueError(what + " is not positive on a real item");
-        if (v < 0) throw ValueError(what + " is negative");
+        throw ValueError(what + (real[i] ? " is not positive on a real item" : " is negative"));
       }
     }
     if (mask == 0) throw ValueError("items_mask is all False: the instance has no items");
@@ -501,14 +500,15 @@ class BinPack {
     // 3. Drop candidates strictly inside another candidate. Jumanji runs a
     //    double loop over (direction d, direction a), dropping a candidate of
     //    d when a candidate of a still alive at that point strictly contains
-    //    it. Only a == d can ever drop anything: every candidate comes from
-    //    an EMS that overlaps the item, so on each axis other than its cut
-    //    axis it keeps an extent reaching strictly past the item's faces,
-    //    and on its cut axis it lies wholly beyond one face of the item. A
-    //    candidate cut on axis X therefore sticks out of any candidate cut on
-    //    another axis (or on the other side of X), and is never contained
-    //    by one. Within a direction all drops are decided together (one
-    //    vectorised step in Jumanji); equal candidates both survive.
+    //    it. Only a == d can ever drop anything. Every candidate is a cut of
+    //    an EMS that overlaps the item: on its cut axis it ends at (or starts
+    //    from) one face of the item, and on each other axis it keeps its
+    //    parent's extent, which reaches into the item's extent. So a
+    //    candidate cut on axis X cannot lie inside one cut on another axis Y
+    //    (on Y it reaches into the item, the other stops at the item's face),
+    //    nor inside one cut on the other side of X. Within a direction all
+    //    drops are decided together (one vectorised step in Jumanji), so
+    //    equal candidates both survive.
     for (int i = 0; i < n; ++i) alive[i] = true;
     for (int d = 0; d < 6; ++d) {
       bool contained[kMaxEms] = {};
