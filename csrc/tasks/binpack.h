@@ -455,16 +455,25 @@ class BinPack {
   void UpdateEms(State& s, const Box& placed) const {
     constexpr int kMaxCandidates = 6 * kMaxEms;
     // 1. EMSs whose interior the item overlaps are deleted; their coordinates
-    //    stay in the slot (stale).
+    //    stay in the slot (stale). For step 4, also note the survivors that
+    //    touch a face of the item and overlap it on the other two axes.
     uint64_t hit = 0;
+    uint64_t touching[6] = {};
     for (uint64_t m = s.ems_mask; m; m &= m - 1) {
       const int k = __builtin_ctzll(m);
-      bool overlaps = true;
+      bool overlaps[3];
       for (int a = 0; a < 3; ++a) {
-        overlaps &= std::max<int32_t>(placed.c[2 * a], s.ems[2 * a][k]) <
-                    std::min<int32_t>(placed.c[2 * a + 1], s.ems[2 * a + 1][k]);
+        overlaps[a] = std::max<int32_t>(placed.c[2 * a], s.ems[2 * a][k]) <
+                      std::min<int32_t>(placed.c[2 * a + 1], s.ems[2 * a + 1][k]);
       }
-      hit |= static_cast<uint64_t>(overlaps) << k;
+      hit |= static_cast<uint64_t>(overlaps[0] & overlaps[1] & overlaps[2]) << k;
+      for (int a = 0; a < 3; ++a) {
+        const bool others = overlaps[(a + 1) % 3] & overlaps[(a + 2) % 3];
+        touching[2 * a] |= static_cast<uint64_t>(others & (s.ems[2 * a + 1][k] == placed.c[2 * a]))
+                           << k;
+        touching[2 * a + 1] |=
+            static_cast<uint64_t>(others & (s.ems[2 * a][k] == placed.c[2 * a + 1])) << k;
+      }
     }
     uint64_t mask = s.ems_mask & ~hit;
 
@@ -526,30 +535,44 @@ class BinPack {
     //    one just inserted) already contains it, into the lowest free slot.
     //    Quirk kept from Jumanji: when all slots are live, argmin(mask) is 0
     //    and the new EMS overwrites slot 0.
+    //    Only two kinds of live EMS can contain a candidate cut in direction
+    //    d: another candidate of d (see 3.), or a surviving EMS that touches
+    //    the item's face on that side and overlaps the item on the other two
+    //    axes (it must span the candidate's extent there, which overlaps the
+    //    item, and it does not overlap the item, so on the cut axis it ends
+    //    at the face). `could_contain[d]` tracks both.
     Key slot_key[kMaxEms];
-    for (uint64_t m = mask; m; m &= m - 1) {
-      const int k = __builtin_ctzll(m);
-      slot_key[k] = SlotKey(s, k);
+    uint64_t could_contain[6];
+    for (int d = 0; d < 6; ++d) {
+      could_contain[d] = touching[d] & mask;
+      for (uint64_t m = could_contain[d]; m; m &= m - 1) {
+        const int k = __builtin_ctzll(m);
+        slot_key[k] = SlotKey(s, k);
+      }
     }
     OpenItems open;
     bool open_listed = false;
-    for (int i = 0; i < n; ++i) {
-      if (!alive[i]) continue;
-      bool covered = false;
-      for (uint64_t m = mask; m; m &= m - 1) {
-        covered |= Inside(key[i], slot_key[__builtin_ctzll(m)]);
+    for (int d = 0; d < 6; ++d) {
+      for (int i = begin[d]; i < begin[d + 1]; ++i) {
+        if (!alive[i]) continue;
+        bool covered = false;
+        for (uint64_t m = could_contain[d]; m; m &= m - 1) {
+          covered |= Inside(key[i], slot_key[__builtin_ctzll(m)]);
+        }
+        if (covered) continue;
+        const uint64_t free = ~mask & slots_mask_;
+        const int slot = free ? __builtin_ctzll(free) : 0;
+        for (int c = 0; c < 6; ++c) s.ems[c][slot] = static_cast<int16_t>(box[i].c[c]);
+        slot_key[slot] = key[i];
+        mask |= 1ULL << slot;
+        for (uint64_t& c : could_contain) c &= ~(1ULL << slot);  // slot 0 may be overwritten
+        could_contain[d] |= 1ULL << slot;
+        if (!open_listed) {
+          open = ListOpenItems(s);
+          open_listed = true;
+        }
+        s.fits[slot] = Fits(open, box[i]);
       }
-      if (covered) continue;
-      const uint64_t free = ~mask & slots_mask_;
-      const int slot = free ? __builtin_ctzll(free) : 0;
-      for (int c = 0; c < 6; ++c) s.ems[c][slot] = static_cast<int16_t>(box[i].c[c]);
-      slot_key[slot] = key[i];
-      mask |= 1ULL << slot;
-      if (!open_listed) {
-        open = ListOpenItems(s);
-        open_listed = true;
-      }
-      s.fits[slot] = Fits(open, box[i]);
     }
     s.ems_mask = mask;
   }
