@@ -122,7 +122,7 @@ def run_parity(
 ):
     """Drives Jumanji and pyenvpool with one action stream until every episode
     has ended; fails on the first difference. Returns counters."""
-    env, reset, step = jumanji_env(num_items, num_ems, obs_num_ems, fast_compile)
+    _, reset, step = jumanji_env(num_items, num_ems, obs_num_ems, fast_compile)
     if jumanji_reset is None:
         jumanji_reset = reset(jax.random.split(jax.random.PRNGKey(seed), num_episodes))
     state, timestep = jumanji_reset
