@@ -3,6 +3,7 @@
 // bindings, snapshots, `spec` and the Gymnasium adapter derive from the task.
 #include "registry.h"
 
+#include "tasks/binpack.h"
 #include "tasks/cartpole.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
@@ -25,8 +26,9 @@ TaskEntry Entry() {
 const std::vector<TaskEntry>& RegisteredTasks() {
   static const std::vector<TaskEntry> tasks = {
       Entry<CartPole>(),
-      Entry<Delay>(),
+      Entry<BinPack>(),
       Entry<Maze>(),
+      Entry<Delay>(),
   };
   return tasks;
 }
