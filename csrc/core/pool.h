@@ -20,6 +20,7 @@
 // - Calls are not re-entrant; the bindings serialise them with `mutex()`.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -149,7 +150,7 @@ class PoolBase {
   int num_threads_;
   int64_t batch_size_;
   std::vector<int64_t> row_bytes_;
-  ThreadPool threads_;
+  mutable ThreadPool threads_;  // mutable: const checks may run in parallel too
   BatchArrays live_;
   BatchArrays sim_;
   std::mutex mutex_;
@@ -280,11 +281,13 @@ class Pool final : public PoolBase {
                 int64_t* new_ids) override {
     store_.CheckCapacity(k);
     EnsureSimRows(k);
-    store_.Allocate(k, new_ids);
+    slot_scratch_.resize(k);
+    store_.Take(k, slot_scratch_.data());
     // No allocation past this point: record references stay valid.
     Targets out = sim_.targets();
     threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
+        new_ids[j] = store_.Activate(slot_scratch_[j]);
         const auto& src = store_.Get(ids[j]);
         auto& dst = store_.Get(new_ids[j]);
         dst.slot = src.slot;
@@ -315,9 +318,13 @@ class Pool final : public PoolBase {
   }
 
   void CheckStateIds(const int64_t* ids, int64_t k) const override {
-    bool all_live = true;
-    for (int64_t j = 0; j < k; ++j) all_live &= store_.IsLive(ids[j]);
-    if (all_live) return;
+    std::atomic<bool> all_live{true};
+    threads_.ParallelFor(k, kCheckChunk, [&](int64_t begin, int64_t end) {
+      bool ok = true;
+      for (int64_t j = begin; j < end; ++j) ok &= store_.IsLive(ids[j]);
+      if (!ok) all_live.store(false, std::memory_order_relaxed);
+    });
+    if (all_live.load()) return;
     for (int64_t j = 0; j < k; ++j) store_.CheckLive(ids[j]);  // throws naming the first bad id
   }
 
@@ -389,10 +396,12 @@ class Pool final : public PoolBase {
   }
 
   using Record = typename SnapshotStore<Slot>::Record;
+  static constexpr int64_t kCheckChunk = 4096;  // id checks are ~2 ns each
 
   Task task_;
   std::vector<Slot> slots_;
   SnapshotStore<Slot> store_;
+  std::vector<uint32_t> slot_scratch_;  // Simulate's new slots, reused across calls
   Targets staging_;
 };
 

@@ -63,30 +63,37 @@ class SnapshotStore {
     return index < live_.size() && live_[index] && generation_[index] == generation;
   }
 
-  // Hands out k ids (call CheckCapacity first). Touches only the compact
-  // generation and live arrays; may grow the slab, which invalidates Record
-  // references, so take those only after all allocation for a call is done.
-  void Allocate(int64_t k, int64_t* ids) {
+  // Takes k free slots (call CheckCapacity first): their indices go to
+  // `indices`, reused slots first. Serial and cheap (bulk vector operations).
+  // May grow the slab, which invalidates Record references, so take those
+  // only after all allocation for a call is done. Each slot must then be
+  // turned into an id with Activate, which threads may do in parallel.
+  void Take(int64_t k, uint32_t* indices) {
     const int64_t reused = std::min<int64_t>(k, static_cast<int64_t>(free_.size()));
+    std::copy(free_.end() - reused, free_.end(), indices);
+    free_.resize(free_.size() - static_cast<size_t>(reused));
     const size_t first_new = records_.size();
     if (k > reused) {
       const size_t size = first_new + static_cast<size_t>(k - reused);
       records_.resize(size);
       generation_.resize(size, 1);
       live_.resize(size, 0);
-    }
-    for (int64_t j = 0; j < k; ++j) {
-      uint32_t index;
-      if (j < reused) {
-        index = free_.back();
-        free_.pop_back();
-      } else {
-        index = static_cast<uint32_t>(first_new + static_cast<size_t>(j - reused));
+      for (int64_t j = reused; j < k; ++j) {
+        indices[j] = static_cast<uint32_t>(first_new + static_cast<size_t>(j - reused));
       }
-      live_[index] = 1;
-      ids[j] = static_cast<int64_t>((static_cast<uint64_t>(generation_[index]) << 32) | index);
     }
     count_ += k;
+  }
+
+  int64_t Activate(uint32_t index) {
+    live_[index] = 1;
+    return static_cast<int64_t>((static_cast<uint64_t>(generation_[index]) << 32) | index);
+  }
+
+  void Allocate(int64_t k, int64_t* ids) {
+    std::vector<uint32_t> indices(k);
+    Take(k, indices.data());
+    for (int64_t j = 0; j < k; ++j) ids[j] = Activate(indices[j]);
   }
 
   // The id must be live.
