@@ -25,7 +25,7 @@ def _rollout(pool, actions_seq):
     return trace
 
 
-@pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0"])
+@pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0", "BinPack-v0"])
 def test_results_do_not_depend_on_num_threads(make_pool, rng, task_id):
     n = 5000  # large enough that 2+ threads really split the batch
     num_actions = make_pool(task_id, 1).spec.num_actions

@@ -9,7 +9,7 @@ import pytest
 
 import pyenvpool
 
-TASKS = ["CartPole-v1", "Maze-v0"]
+TASKS = ["CartPole-v1", "Maze-v0", "BinPack-v0"]
 
 
 def _copy(result):
@@ -295,3 +295,25 @@ def test_import_refuses_foreign_or_damaged_bytes(make_pool):
 def test_config_lists_every_parameter(make_pool):
     assert make_pool("Maze-v0", 1).config == make_pool("Maze-v0", 1, time_limit=100).config
     assert "time_limit=100" in make_pool("Maze-v0", 1).config
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_import_checks_states_even_with_a_valid_checksum(make_pool):
+    """A blob edited on purpose (checksum recomputed) still cannot smuggle in a
+    state the task's Step would index out of bounds with."""
+    pool = make_pool("Maze-v0", 1)
+    pool.reset()
+    blob = bytearray(pool.export_states(pool.snapshot()))
+    header = 16 + 4 + 4 + 8 + 4 + len("Maze-v0") + 4 + len(pool.config)
+    blob[header + 4] = 200  # State.agent_row, just after the int32 step count
+    body = bytes(blob[:-8])
+    forged = body + _fnv1a(body).to_bytes(8, "little")
+    with pytest.raises(ValueError, match="agent position outside the maze"):
+        pool.import_states(forged)
+    assert pool.snapshot_count == 1

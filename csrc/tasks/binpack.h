@@ -282,6 +282,23 @@ class BinPack {
   }
 
   // A text picture: totals, a top view of the container and the item list.
+  // Imported states (EnvPool.import_states) are checked with this before use:
+  // Step and WriteObs index the slot arrays through sorted_ems.
+  std::string CheckState(const State& s) const {
+    if (s.num_live > num_ems_) return "more live EMS slots than max_num_ems";
+    if (num_ems_ < 64 && (s.ems_mask >> num_ems_) != 0) return "EMS mask beyond max_num_ems";
+    if (__builtin_popcountll(s.ems_mask) != s.num_live) return "EMS count disagrees with its mask";
+    for (int e = 0; e < num_ems_; ++e) {
+      if (s.sorted_ems[e] >= num_ems_) return "EMS order names a slot beyond max_num_ems";
+    }
+    const uint32_t items = num_items_ >= 32 ? ~0U : (1U << num_items_) - 1;
+    if ((s.items_mask | s.items_placed) & ~items) return "item bits beyond max_num_items";
+    for (int e = 0; e < num_ems_; ++e) {
+      if (s.fits[e] & ~items) return "fit bits beyond max_num_items";
+    }
+    return "";
+  }
+
   std::string Render(const State& s) const {
     double packed = 0.0;
     int num_placed = 0, num_real = 0, num_valid = 0;
