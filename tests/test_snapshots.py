@@ -317,3 +317,15 @@ def test_import_checks_states_even_with_a_valid_checksum(make_pool):
     with pytest.raises(ValueError, match="agent position outside the maze"):
         pool.import_states(forged)
     assert pool.snapshot_count == 1
+
+
+@pytest.mark.parametrize("task_id", TASKS)
+def test_exports_are_deterministic_bytes(make_pool, task_id):
+    blobs = []
+    for _ in range(2):
+        pool = make_pool(task_id, 8, seed=4)
+        pool.reset()
+        pool.step(np.zeros(8, np.int32))
+        *_, ids = pool.simulate(pool.snapshot(), np.zeros(8, np.int32))
+        blobs.append(pool.export_states(ids))
+    assert blobs[0] == blobs[1]

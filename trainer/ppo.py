@@ -150,9 +150,6 @@ class PPO:
                         final
                     )
                     model_time += time.perf_counter() - tick
-                tock = time.perf_counter()
-                envs.start_new_episodes(done)
-                env_time += time.perf_counter() - tock
             if out is None:
                 copy_obs({name: tensor[t + 1] for name, tensor in s.obs.items()}, envs.obs)
         tick = time.perf_counter()

@@ -188,6 +188,8 @@ class Pool final : public PoolBase {
         task_(std::move(task)),
         slots_(num_envs),
         store_(max_snapshots) {
+    // Zero every byte, padding included, so exported states are deterministic.
+    std::memset(static_cast<void*>(slots_.data()), 0, sizeof(Slot) * slots_.size());
     Targets out = live_.targets();
     threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,9 @@ class SnapshotStore {
     if (k > reused) {
       const size_t size = first_new + static_cast<size_t>(k - reused);
       records_.resize(size);
+      // Zero every byte, padding included, so exported states are deterministic.
+      std::memset(static_cast<void*>(records_.data() + first_new), 0,
+                  sizeof(Record) * (size - first_new));
       generation_.resize(size, 1);
       live_.resize(size, 0);
       for (int64_t j = reused; j < k; ++j) {

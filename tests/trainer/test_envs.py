@@ -1,10 +1,11 @@
-"""Training envs: per-episode seeding and exact save/restore by replay."""
+"""Training envs: exact save/restore through the engine's state export."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from trainer.envs import TrainingEnvs, episode_seeds
+from trainer.envs import TrainingEnvs
 
 
 def run(envs, actions):
@@ -20,14 +21,7 @@ def run(envs, actions):
                 info["episode_return"].copy(),
             )
         )
-        envs.start_new_episodes(terminated | truncated)
     return out
-
-
-def test_episode_seeds_are_distinct_and_depend_on_the_run_seed():
-    seeds = episode_seeds(1, np.arange(1000))
-    assert len(set(seeds.tolist())) == 1000
-    assert not np.array_equal(seeds, episode_seeds(2, np.arange(1000)))
 
 
 def test_restored_envs_continue_bit_for_bit():
@@ -39,9 +33,10 @@ def test_restored_envs_continue_bit_for_bit():
     first = TrainingEnvs("CartPole-v1", 16, 7, kwargs)
     run(first, actions[:70])
     state = first.state_dict()
-    assert state["history"].shape[1] <= 30  # only the current episodes are kept
-    restored = TrainingEnvs("CartPole-v1", 16, 7, kwargs, num_threads=1)
+    assert first.pool.snapshot_count == 0
+    restored = TrainingEnvs("CartPole-v1", 16, 99, kwargs, num_threads=1)
     restored.load_state_dict(state)
+    assert restored.pool.snapshot_count == 0
     assert np.array_equal(restored.obs["obs"], first.obs["obs"])
     got = run(restored, actions[70:])
     for a, b in zip(expected[70:], got):
@@ -51,7 +46,15 @@ def test_restored_envs_continue_bit_for_bit():
         envs.close()
 
 
-def test_episodes_start_from_their_own_seed():
+def test_states_of_another_configuration_are_refused():
+    saved = TrainingEnvs("CartPole-v1", 4, 3).state_dict()
+    with pytest.raises(ValueError, match="max_episode_steps=30"):
+        TrainingEnvs("CartPole-v1", 4, 3, {"max_episode_steps": 30}).load_state_dict(saved)
+    with pytest.raises(ValueError, match="4 envs"):
+        TrainingEnvs("CartPole-v1", 8, 3).load_state_dict(saved)
+
+
+def test_seed_decides_the_first_episodes():
     envs = TrainingEnvs("CartPole-v1", 4, 3)
     first = envs.obs["obs"].copy()
     again = TrainingEnvs("CartPole-v1", 4, 3)
