@@ -29,12 +29,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The checkout goes on the child's path only when it holds a development
+# build (pyenvpool/_core*.so); otherwise the child imports the installed package.
+IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 THRESHOLD = 475.0
 
 
 def run_seed(seed: int, runs_root: Path) -> dict:
     run_dir = runs_root / f"cartpole-seed{seed}"
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
+    )
     command = [
         sys.executable,
         "-m",

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The checkout goes on the child's path only when it holds a development
+# build (pyenvpool/_core*.so); otherwise the child imports the installed package.
+IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -44,7 +47,7 @@ def test_page_examples_run(page, tmp_path):
     script.write_text("\n\n".join(blocks))
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [*IN_PLACE, os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
         [sys.executable, str(script)],
