@@ -8,6 +8,7 @@ env starts a new episode the reference env is moved to the pool's start state
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -649,7 +650,7 @@ def test_render_ansi(make_env):
     assert all(isinstance(f, str) and f for f in frames)
 
 
-def test_import_without_gymnasium():
+def test_import_without_gymnasium(tmp_path):
     code = (
         "import sys; sys.modules['gymnasium'] = None\n"
         "import pyenvpool\n"
@@ -662,5 +663,11 @@ def test_import_without_gymnasium():
         "else:\n"
         "    raise AssertionError('expected ImportError')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # Run outside the checkout (whose pyenvpool/ has no compiled module unless it
+    # holds a development build), with any PYTHONPATH entries made absolute.
+    paths = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr
