@@ -163,6 +163,12 @@ class Trainer:
             raise RunError(
                 f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
             )
+        # A resume continues *this* run: its pointer may not lead elsewhere.
+        inside = (run_dir / "checkpoints").resolve()
+        if Path(latest).resolve().parent != inside:
+            raise RunError(
+                f"{run_dir}/checkpoints/latest points outside the run ({latest}); refusing to resume"
+            )
         return cls(
             config,
             run_dir,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 
 import pytest
@@ -220,3 +221,15 @@ def test_maze_trains_and_resumes_bit_for_bit(tmp_path, tiny_config):
     assert_same_state(final_state(tmp_path / "straight"), final_state(tmp_path / "stopped"))
     evaluations = [e for e in events(tmp_path / "straight") if e["category"] == "EVALUATOR"]
     assert all(0.0 <= e["success_rate"] <= 1.0 and e["episodes"] == 8 for e in evaluations)
+
+
+def test_resume_refuses_a_latest_pointer_that_leaves_the_run(tmp_path, tiny_config):
+    first = Trainer.new(tiny_config(), tmp_path / "a", progress=False)
+    first.run()
+    first.close()
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(os.path.realpath(tmp_path / "a" / "checkpoints" / "latest"), outside)
+    (tmp_path / "a" / "checkpoints" / "latest").unlink()
+    os.symlink(outside, tmp_path / "a" / "checkpoints" / "latest")
+    with pytest.raises(RunError, match="points outside the run"):
+        Trainer.resume(tmp_path / "a", progress=False)
