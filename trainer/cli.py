@@ -5,6 +5,7 @@
     pyenvpool-train --resume runs/<run> [--total-steps N]   # exact continuation
     pyenvpool-train --fork runs/<run>/checkpoints/best --learning-rate 1e-4
     pyenvpool-train --evaluate runs/<run>/checkpoints/best --eval-episodes 1000 --render 3
+    pyenvpool-train --task BinPack-v0 --algo spo            # SPO (embedded <task>.spo.yaml)
 
 Every config field is a kebab-case flag whose help is the field's docstring
 (``trainer.config``). Flags given explicitly override ``--config``, which
@@ -26,6 +27,7 @@ from trainer.config import (
     Config,
     ConfigError,
     apply,
+    apply_flags,
     dump,
     embedded_tasks,
     finalize,
@@ -40,6 +42,7 @@ EVALUATE_FLAGS = {
     "device",
     "torch_threads",
     "env_threads",
+    "eval_search",
 }
 
 
@@ -122,7 +125,7 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
 
     source = checkpoint.load(path)
     config = finalize(apply(Config(), source["metadata"]["config"], f"{path} metadata"))
-    config = finalize(apply(config, {k: v for k, v in flags.items()}, "the command line"))
+    config = finalize(apply_flags(config, flags))
     torch.set_num_threads(config.torch_threads)
     device = select_device(config.device)
     evaluator = Evaluator(
@@ -142,11 +145,24 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
         agent = build_agent(evaluator.pool.spec, config.network).to(device)
         agent.load_state_dict(source["model"])
         policy = greedy_policy(agent, device)
+        mode = "greedy"
+        if config.algo == "spo" and config.spo.eval_search:
+            from trainer.mpo import dual_value
+            from trainer.spo import search_policy
+
+            temperature = float(dual_value(source["optimizer"]["log_temperature"]))
+            policy = search_policy(
+                agent, evaluator.pool, temperature, config, device, config.eval_seed
+            )
+            mode = (
+                f"SMC search, {config.spo.num_particles} particles x depth "
+                f"{config.spo.search_depth}, eta {temperature:.4g}"
+            )
         result = evaluator.run(policy, config.eval_episodes)
         meta = source["metadata"]
         click.echo(f"checkpoint {source['path']} ({meta['task']}, {meta['env_steps']:,} env steps)")
         click.echo(
-            f"{result['episodes']} episodes (greedy, eval seed {config.eval_seed}): "
+            f"{result['episodes']} episodes ({mode}, eval seed {config.eval_seed}): "
             f"return mean {result['mean_return']:.4f} min {result['min_return']:.4f} "
             f"max {result['max_return']:.4f} std {result['std_return']:.4f}"
         )
@@ -291,7 +307,8 @@ def _build_command() -> click.Command:
             ["--evaluate"],
             type=click.Path(exists=True),
             metavar="CHECKPOINT",
-            help="Evaluate a checkpoint (greedy) over --eval-episodes and print the results.",
+            help="Evaluate a checkpoint over --eval-episodes and print the results (greedy; "
+            "SPO checkpoints search unless --no-eval-search).",
         ),
         click.Option(
             ["--render"],
@@ -326,7 +343,7 @@ def _build_command() -> click.Command:
         callback=_main,
         params=params,
         help=(
-            "Train an agent on a pyenvpool task with PPO.\n\n"
+            "Train an agent on a pyenvpool task with PPO (default) or SPO (--algo spo).\n\n"
             "Config precedence: built-in defaults < the task's embedded YAML < --config FILE "
             "< flags. "
             f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}."

@@ -94,6 +94,70 @@ class PPOConfig:
 
 
 @dataclass
+class SPOConfig:
+    """Sequential Monte Carlo Policy Optimisation (Macfarlane et al. 2024), Stoix semantics.
+
+    Defaults are the SPO paper's discrete column (Table 3) except where marked
+    SCALED: the paper runs 768 envs x 16 particles x depth 4 on a TPU; this
+    trainer runs on a 2-core CPU, so the per-task YAML (``<task>.spo.yaml``)
+    shrinks the env count, batch and replay further. Field names carry an
+    ``spo``/``search`` prefix where PPO has a field of the same meaning, because
+    flags are flat and must be unique.
+    """
+
+    num_particles: int = 16
+    """Particles per env in the SMC search (paper: 16)."""
+    search_depth: int = 4
+    """Simulated steps per particle (paper: 4)."""
+    resample_period: int = 4
+    """Resample every this many depth steps; 0 disables periodic resampling (paper: 4)."""
+    resample_ess_threshold: float = 0.0
+    """Also resample envs whose ESS falls below this fraction of the particles (0: off; Stoix ESS mode: 0.5)."""
+    search_gamma: float = 1.0
+    """Discount inside the search (Stoix: 1.0)."""
+    search_gae_lambda: float = 1.0
+    """Lambda of the per-particle advantages the temperature loss uses (Stoix: 1.0)."""
+    dirichlet_alpha: float = 0.03
+    """Root Dirichlet noise concentration, over legal actions only (paper: 0.03)."""
+    dirichlet_fraction: float = 0.25
+    """Root Dirichlet noise weight during training; evaluation uses none (paper: 0.25)."""
+    init_temperature: float = 0.5
+    """Initial value of the temperature dual eta (paper: 0.5)."""
+    init_alpha: float = 0.5
+    """Initial value of the trust-region dual alpha (paper: 0.5)."""
+    epsilon: float = 0.5
+    """E-step KL bound of the temperature dual (paper: 0.5)."""
+    epsilon_alpha: float = 0.001
+    """M-step KL bound of the trust region against the target actor (paper: 1e-3)."""
+    spo_learning_rate: float = 0.0003
+    """Adam learning rate of the actor and critic (paper: 3e-4; constant)."""
+    dual_learning_rate: float = 0.0003
+    """Adam learning rate of the duals (paper: 3e-4)."""
+    spo_adam_eps: float = 1e-5
+    """Adam epsilon of all SPO optimisers."""
+    spo_max_grad_norm: float = 0.5
+    """Global gradient-norm clip, applied to the network and to the duals separately (paper: 0.5)."""
+    tau: float = 0.005
+    """Polyak rate of the target actor and critic, applied after every gradient step (paper: 5e-3)."""
+    critic_gae_lambda: float = 0.95
+    """Lambda of the critic's GAE targets on replayed sequences (paper: 0.95)."""
+    critic_coef: float = 1.0
+    """Weight of the critic loss 0.5 (V - target)^2 (Stoix vf_coef: 1.0)."""
+    replay_size: int = 65536
+    """Replay capacity in transitions (paper: 65536; rounded to whole steps of all envs)."""
+    sample_sequences: int = 64
+    """Sequences per gradient-step batch (paper: 64)."""
+    sample_sequence_length: int = 17
+    """Steps per sampled sequence; critic GAE runs within it (paper: 17)."""
+    gradient_steps: int = 16
+    """Gradient steps per update, each on a fresh replay batch (paper 'epochs': 16)."""
+    eval_search: bool = True
+    """Evaluate with the search (argmax of the search target); false: greedy on the raw policy."""
+    eval_compare_greedy: bool = True
+    """With eval_search, also run a greedy (no search) evaluation and log it as greedy_*."""
+
+
+@dataclass
 class Config:
     """Everything that determines a training run."""
 
@@ -143,14 +207,16 @@ class Config:
     """The network (a section)."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO settings (a section; used when algo is ppo)."""
+    spo: SPOConfig = field(default_factory=SPOConfig)
+    """SPO settings (a section; used when algo is spo)."""
 
 
 # Algorithms and their settings section. Adding one (SPO) means a dataclass,
 # a field on Config named after it, and an entry here.
-ALGORITHM_SECTIONS = {"ppo": "ppo"}
+ALGORITHM_SECTIONS = {"ppo": "ppo", "spo": "spo"}
 ARCHITECTURES = ("mlp", "maze_cnn", "binpack_attention")
 DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_cnn", "BinPack-v0": "binpack_attention"}
-SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig}
+SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
 
 
 # ----------------------------------------------------------------- field facts
@@ -377,9 +443,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def task_defaults(task: str) -> dict[str, Any]:
-    """The embedded default config of ``task`` (empty when the package ships none)."""
-    resource = resources.files("trainer") / "configs" / f"{task}.yaml"
+def task_defaults(task: str, algo: Optional[str] = None) -> dict[str, Any]:
+    """The embedded default config of ``task`` (empty when the package ships none).
+
+    With ``algo`` other than ppo: the task's per-algorithm overlay,
+    ``<task>.<algo>.yaml`` (e.g. ``Maze-v0.spo.yaml``), applied over the task
+    defaults when that algorithm is selected. PPO uses the task file alone.
+    """
+    name = task if algo in (None, "ppo") else f"{task}.{algo}"
+    resource = resources.files("trainer") / "configs" / f"{name}.yaml"
     if not resource.is_file():
         return {}
     return yaml.safe_load(resource.read_text()) or {}
@@ -388,7 +460,8 @@ def task_defaults(task: str) -> dict[str, Any]:
 def embedded_tasks() -> list[str]:
     """Tasks with an embedded default config."""
     folder = resources.files("trainer") / "configs"
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    names = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")]
+    return sorted(n for n in names if "." not in n)  # not the <task>.<algo> overlays
 
 
 def resolve(
@@ -413,6 +486,10 @@ def resolve(
                 "no task given: pass --task (e.g. --task CartPole-v1) or set task in --config"
             )
         config = apply(Config(), task_defaults(str(task)), f"the embedded defaults of {task}")
+        algo = flags.get("algo") or user.get("algo") or config.algo
+        overlay = task_defaults(str(task), str(algo))
+        if algo != "ppo" and overlay:
+            config = apply(config, overlay, f"the embedded {algo} defaults of {task}")
     if user:
         config = apply(config, user, str(config_file))
     config = apply_flags(config, flags)
@@ -490,6 +567,34 @@ def validate(config: Config) -> None:
             raise ConfigError(f"learning_rate: must be > 0, got {ppo.learning_rate}")
         if not 0.0 <= ppo.gae_lambda <= 1.0:
             raise ConfigError(f"gae_lambda: must be in [0, 1], got {ppo.gae_lambda}")
+    if config.algo == "spo":
+        spo = config.spo
+        for name in [
+            "num_particles",
+            "search_depth",
+            "replay_size",
+            "sample_sequences",
+            "sample_sequence_length",
+            "gradient_steps",
+        ]:
+            if getattr(spo, name) < 1:
+                raise ConfigError(f"{name}: must be >= 1, got {getattr(spo, name)}")
+        for name in ["init_temperature", "init_alpha", "spo_learning_rate", "dual_learning_rate"]:
+            if getattr(spo, name) <= 0:
+                raise ConfigError(f"{name}: must be > 0, got {getattr(spo, name)}")
+        for name in ["search_gamma", "search_gae_lambda", "critic_gae_lambda", "tau",
+                     "dirichlet_fraction", "resample_ess_threshold"]:
+            if not 0.0 <= getattr(spo, name) <= 1.0:
+                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(spo, name)}")
+        if spo.resample_period < 0:
+            raise ConfigError(f"resample_period: must be >= 0, got {spo.resample_period}")
+        if spo.dirichlet_alpha <= 0:
+            raise ConfigError(f"dirichlet_alpha: must be > 0, got {spo.dirichlet_alpha}")
+        if spo.replay_size // config.num_envs < spo.sample_sequence_length:
+            raise ConfigError(
+                f"replay_size: {spo.replay_size} transitions over {config.num_envs} envs hold "
+                f"fewer steps than sample_sequence_length = {spo.sample_sequence_length}"
+            )
 
 
 def dump(config: Config) -> str:

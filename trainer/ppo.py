@@ -256,8 +256,8 @@ class PPO:
         rollout["trainer"] = trainer_metrics
         return rollout
 
-    def evaluation_policy(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-        """The policy evaluations run: greedy over legal actions."""
+    def evaluation_policy(self, pool: Any = None) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """The policy evaluations run: greedy over legal actions (``pool`` unused)."""
         from trainer.evaluate import greedy_policy
 
         return greedy_policy(self.agent, self.device)

@@ -44,15 +44,19 @@ from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
 from trainer.ppo import PPO
+from trainer.spo import SPO
 from trainer.telemetry import Telemetry
 
 # An algorithm is built as ``cls(config, envs, agent, device)`` and provides:
 #   num_updates, set_total_steps(total_steps, update), iteration(update) -> dict
 #   (episode_returns, episode_lengths, the MISC timings, "trainer": TRAINER
-#   metrics), evaluation_policy() -> obs -> actions, optimizer_state_dict() /
+#   metrics), evaluation_policy(pool) -> obs -> actions (``pool`` is the
+#   evaluation pool, for policies that search on it), optionally
+#   extra_evaluation_policies(pool) -> {prefix: policy} (comparison evaluations
+#   logged as ``<prefix>_<metric>``), optimizer_state_dict() /
 #   load_optimizer_state_dict(), state_dict() / load_state_dict() (its RNG and
 #   schedule). The loop, evaluation, checkpoints and telemetry are shared.
-ALGORITHMS: dict[str, Callable[..., Any]] = {"ppo": PPO}
+ALGORITHMS: dict[str, Callable[..., Any]] = {"ppo": PPO, "spo": SPO}
 ACTOR_WINDOW = 100  # training episodes the ACTOR statistics average over
 
 
@@ -299,7 +303,12 @@ class Trainer:
                 config.task_kwargs,
                 config.env_threads,
             )
-        result = self.evaluator.run(self.algo.evaluation_policy(), config.eval_episodes)
+        pool = self.evaluator.pool
+        result = self.evaluator.run(self.algo.evaluation_policy(pool), config.eval_episodes)
+        extras = getattr(self.algo, "extra_evaluation_policies", lambda pool: {})(pool)
+        for prefix, policy in extras.items():
+            extra = self.evaluator.run(policy, config.eval_episodes)
+            result.update({f"{prefix}_{k}": v for k, v in extra.items() if k != "episodes"})
         self.telemetry.log(
             "EVALUATOR",
             self.counters.env_steps,

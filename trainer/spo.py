@@ -1,0 +1,499 @@
+"""SPO: Sequential Monte Carlo Policy Optimisation (Macfarlane et al., NeurIPS 2024).
+
+Stoix ``ff_spo.py`` semantics (``shared/reference/jumanji_spo.md`` section 4),
+on pyenvpool's snapshot store. Each update:
+
+1. **Collect** ``num_steps`` real steps of every training env. At each step
+   ``smc_search`` (``trainer.smc``) runs from every env's live state with the
+   *online* network and the *learned* temperature eta; the real action is a
+   sample of the search target. Every transition goes into a FIFO replay
+   buffer: observation (with its action mask), action, reward, terminated,
+   truncated, the bootstrap observation (``final_obs`` where the episode
+   ended, else the next observation), the N particle root actions and their
+   final weights (the search target, stored sparsely: ``q(a) = sum_n w_n
+   [a_n = a]``) and the N pre-resampling particle advantages.
+2. **Learn** with ``gradient_steps`` gradient steps, each on a fresh batch of
+   ``sample_sequences`` x ``sample_sequence_length`` replayed sequences:
+
+   - the MPO losses (``trainer.mpo``): cross-entropy to the search target,
+     the temperature dual on the stored pre-resampling advantages, the KL
+     trust region KL(pi_target || pi_online) against the Polyak target actor
+     with its alpha dual (all over the masked, legal actions);
+   - the critic, ``critic_coef * 0.5 (V - G)^2``, on GAE(lambda) targets G
+     computed inside each sequence from the *target* critic: a terminated step
+     bootstraps nothing, a truncated one bootstraps V_target(final_obs), and
+     both cut the recursion (``ppo.compute_gae``);
+   - Adam (eps 1e-5) on the network and on the duals, each with global-norm
+     clipping; the dual parameters are clipped to >= -18 after each step; the
+     target network moves by Polyak averaging (tau) after every step.
+
+Gradient steps start once every env has ``sample_sequence_length`` steps in
+the buffer (the first update of a run with the defaults already qualifies).
+
+Randomness: one seeded ``torch.Generator`` drives the search, the action
+choice and the replay sampling; checkpoints save it with the replay contents,
+the duals, the target network and both optimisers, so a resumed CPU run is
+bit-identical to an uninterrupted one. Evaluations use their own generator
+(seeded from ``eval_seed``) and no root noise, so they touch no training state.
+
+A fork (``--fork``) carries the network, the target network, the duals and the
+optimisers, but not the replay: it starts with an empty buffer, and its first
+``sample_sequence_length`` steps of every env only collect (the warm-up).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainer.config import Config
+from trainer.envs import TrainingEnvs
+from trainer.mpo import clip_duals, dual_value, inverse_softplus, mpo_losses
+from trainer.optim import Adam
+from trainer.ppo import compute_gae, explained_variance
+from trainer.smc import SearchConfig, SearchResult, smc_search
+from trainer.storage import empty_obs
+
+
+# ------------------------------------------------------------------ replay
+class ReplayBuffer:
+    """A FIFO ring over time of ``[capacity, num_envs]`` transitions.
+
+    ``add`` writes one step of every env; ``sample`` draws sequences of
+    ``length`` consecutive steps of one env, uniformly over the valid start
+    times (oldest-first after the ring wrapped) and envs. Sequences may cross
+    episode boundaries; the terminated/truncated flags cut them.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        capacity: int,
+        num_envs: int,
+        num_particles: int,
+        device: torch.device,
+    ) -> None:
+        self.capacity, self.num_envs, self.num_particles = capacity, num_envs, num_particles
+        self.num_actions = int(spec.num_actions)
+        self.device = device
+        shape = (capacity, num_envs)
+        self.tensors: dict[str, torch.Tensor] = {
+            **{f"obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
+            **{f"next_obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
+            "actions": torch.zeros(shape, dtype=torch.long, device=device),
+            "rewards": torch.zeros(shape, device=device),
+            "terminated": torch.zeros(shape, dtype=torch.bool, device=device),
+            "truncated": torch.zeros(shape, dtype=torch.bool, device=device),
+            "root_actions": torch.zeros((*shape, num_particles), dtype=torch.long, device=device),
+            "weights": torch.zeros((*shape, num_particles), device=device),
+            "advantages": torch.zeros((*shape, num_particles), device=device),
+        }
+        self.pos = 0  # next row written
+        self.size = 0  # rows filled
+
+    def __len__(self) -> int:
+        """Stored transitions (steps x envs)."""
+        return self.size * self.num_envs
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Write one step of every env; ``row`` maps the tensor names (obs fields
+        as ``obs.<field>`` / ``next_obs.<field>``) to ``[num_envs, ...]`` data."""
+        for name, tensor in self.tensors.items():
+            value = row[name]
+            if isinstance(value, np.ndarray):
+                value = torch.from_numpy(value)
+            tensor[self.pos].copy_(value)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def can_sample(self, length: int) -> bool:
+        return self.size >= length
+
+    def sample(
+        self, num_sequences: int, length: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """``[length, num_sequences, ...]`` tensors (time first, like a rollout)."""
+        if not self.can_sample(length):
+            raise ValueError(f"replay holds {self.size} steps, fewer than {length}")
+        starts = torch.randint(
+            0, self.size - length + 1, (num_sequences,), generator=generator, device=self.device
+        )
+        envs = torch.randint(
+            0, self.num_envs, (num_sequences,), generator=generator, device=self.device
+        )
+        oldest = self.pos if self.size == self.capacity else 0
+        steps = torch.arange(length, device=self.device)
+        times = (oldest + starts[None, :] + steps[:, None]) % self.capacity  # [L, S]
+        return {name: t[times, envs[None, :]] for name, t in self.tensors.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        # Only the filled rows are saved (all of them once the ring wrapped).
+        return {
+            "pos": self.pos,
+            "size": self.size,
+            "capacity": self.capacity,
+            "tensors": {k: v[: self.size].clone() for k, v in self.tensors.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"replay capacity {state['capacity']} != {self.capacity}")
+        self.pos, self.size = int(state["pos"]), int(state["size"])
+        for name, tensor in self.tensors.items():
+            tensor[: self.size].copy_(state["tensors"][name])
+
+
+def dense_target(root_actions: torch.Tensor, weights: torch.Tensor, num_actions: int):
+    """``q(a) = sum_n w_n [root_action_n = a]`` for ``[..., N]`` particles: ``[..., A]``."""
+    out = torch.zeros(*root_actions.shape[:-1], num_actions, device=weights.device)
+    return out.scatter_add_(-1, root_actions, weights)
+
+
+def critic_targets(
+    target_values: torch.Tensor,
+    bootstrap_values: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> torch.Tensor:
+    """GAE(lambda) returns over ``[L, S]`` replayed sequences from the target critic.
+
+    ``target_values[t]`` = V_target(obs_t), ``bootstrap_values[t]`` =
+    V_target(bootstrap obs of step t) (the next observation, or ``final_obs``
+    where the episode ended). Terminated steps bootstrap nothing, truncated
+    steps bootstrap their final observation; both stop the recursion. The last
+    step of a sequence bootstraps with its one-step TD error (truncated GAE).
+    """
+    _, returns = compute_gae(
+        rewards, target_values, bootstrap_values, terminated, truncated, gamma, gae_lambda
+    )
+    return returns
+
+
+def search_config(config: Config, training: bool) -> SearchConfig:
+    spo = config.spo
+    return SearchConfig(
+        num_particles=spo.num_particles,
+        depth=spo.search_depth,
+        resample_period=spo.resample_period,
+        resample_ess_threshold=spo.resample_ess_threshold,
+        gamma=spo.search_gamma,
+        gae_lambda=spo.search_gae_lambda,
+        dirichlet_alpha=spo.dirichlet_alpha,
+        dirichlet_fraction=spo.dirichlet_fraction if training else 0.0,
+    )
+
+
+def policy_value_fn(agent: nn.Module, device: torch.device):
+    """obs (NumPy views) -> (logits, values), batched over every row."""
+
+    def policy_value(obs: dict[str, np.ndarray]):
+        tensors = {name: torch.from_numpy(np.asarray(v)).to(device) for name, v in obs.items()}
+        return agent(tensors)
+
+    return policy_value
+
+
+def search_policy(
+    agent: nn.Module,
+    pool: Any,
+    temperature: float,
+    config: Config,
+    device: torch.device,
+    seed: int,
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """Evaluation policy: an SMC search from every env of ``pool`` (no root
+    noise), then the argmax of the search target. Its randomness is a fresh
+    generator seeded with ``seed``, so repeated evaluations are identical."""
+    generator = torch.Generator().manual_seed(seed)
+    cfg = search_config(config, training=False)
+    policy_value = policy_value_fn(agent, device)
+
+    @torch.no_grad()
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        result = smc_search(pool, obs, policy_value, temperature, cfg, generator)
+        return result.act(greedy=True)
+
+    return act
+
+
+# --------------------------------------------------------------- algorithm
+class SPO:
+    """One run's SPO state: target network, duals, optimisers, replay, RNG."""
+
+    def __init__(
+        self, config: Config, envs: TrainingEnvs, agent: nn.Module, device: torch.device
+    ) -> None:
+        self.config, self.spo = config, config.spo
+        self.envs, self.agent, self.device = envs, agent, device
+        spo = self.spo
+        self.has_mask = "action_mask" in envs.spec.fields
+        self.num_actions = int(envs.spec.num_actions)
+        self.batch_size = config.num_envs * config.num_steps
+        self.num_updates = math.ceil(config.total_steps / self.batch_size)
+        self.target_agent = copy.deepcopy(agent).requires_grad_(False)
+        self.log_temperature = nn.Parameter(
+            torch.tensor(inverse_softplus(spo.init_temperature), device=device)
+        )
+        self.log_alpha = nn.Parameter(torch.tensor(inverse_softplus(spo.init_alpha), device=device))
+        self.optimizer = Adam(agent.parameters(), lr=spo.spo_learning_rate, eps=spo.spo_adam_eps)
+        self.dual_optimizer = Adam(
+            [self.log_temperature, self.log_alpha], lr=spo.dual_learning_rate, eps=spo.spo_adam_eps
+        )
+        self.generator = torch.Generator(device).manual_seed(config.seed)
+        capacity = max(spo.replay_size // config.num_envs, spo.sample_sequence_length)
+        self.replay = ReplayBuffer(envs.spec, capacity, config.num_envs, spo.num_particles, device)
+        self.search = search_config(config, training=True)
+        self.policy_value = policy_value_fn(agent, device)
+        self.fields = list(envs.spec.fields)
+
+    @property
+    def temperature(self) -> float:
+        return float(dual_value(self.log_temperature.detach()))
+
+    def set_total_steps(self, total_steps: int, update: int) -> None:
+        """SPO's learning rates are constant, so only the update count changes."""
+        self.num_updates = math.ceil(total_steps / self.batch_size)
+
+    # ------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def collect(self) -> dict[str, Any]:
+        envs, cfg = self.envs, self.config
+        start = time.perf_counter()
+        env_time = search_time = sim_time = net_time = 0.0
+        ess_sum = np.zeros(self.spo.search_depth)
+        returns: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        eta = self.temperature
+        snapshots_before = envs.pool.snapshot_count
+        for _ in range(cfg.num_steps):
+            obs = {name: np.array(envs.obs[name]) for name in self.fields}
+            result: SearchResult = smc_search(
+                envs.pool, obs, self.policy_value, eta, self.search, self.generator
+            )
+            search_time += result.total_seconds
+            sim_time += result.simulate_seconds
+            net_time += result.network_seconds
+            ess_sum += np.asarray(result.ess)
+            actions = result.act(greedy=False, generator=self.generator)
+            tick = time.perf_counter()
+            next_obs, reward, terminated, truncated, info = envs.step(actions)
+            env_time += time.perf_counter() - tick
+            done = terminated | truncated
+            bootstrap = {name: np.array(next_obs[name]) for name in self.fields}
+            if done.any():
+                rows = np.flatnonzero(done)
+                for name in self.fields:
+                    bootstrap[name][rows] = info["final_obs"][name][rows]
+                returns.append(info["episode_return"][done].astype(np.float64))
+                lengths.append(info["episode_length"][done].astype(np.int64))
+            row: dict[str, Any] = {
+                **{f"obs.{k}": v for k, v in obs.items()},
+                **{f"next_obs.{k}": v for k, v in bootstrap.items()},
+                "actions": actions,
+                "rewards": reward.astype(np.float32),
+                "terminated": terminated.copy(),
+                "truncated": truncated.copy(),
+                "root_actions": result.root_actions,
+                "weights": result.weights,
+                "advantages": result.advantages,
+            }
+            self.replay.add(row)
+        assert envs.pool.snapshot_count == snapshots_before, "the search leaked snapshots"
+        total = time.perf_counter() - start
+        steps = cfg.num_steps
+        search = {
+            "search_time": search_time,
+            "search_simulate_share": sim_time / max(search_time, 1e-9),
+            "search_network_share": net_time / max(search_time, 1e-9),
+            "search_sim_steps_per_second": cfg.num_envs
+            * self.spo.num_particles
+            * self.spo.search_depth
+            * steps
+            / max(sim_time, 1e-9),
+            "temperature_used": eta,
+            **{f"ess_depth_{d}": float(v / steps) for d, v in enumerate(ess_sum)},
+        }
+        return {
+            "episode_returns": np.concatenate(returns) if returns else np.zeros(0),
+            "episode_lengths": np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+            "rollout_time": total,
+            # The engine's share: real steps plus the search's snapshot/simulate/release.
+            "env_time": env_time + sim_time,
+            "inference_time": net_time,
+            "storage_time": total - env_time - sim_time - net_time,
+            "search": search,
+        }
+
+    # ------------------------------------------------------------- update
+    def _obs(self, batch: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in batch.items() if k.startswith(prefix)}
+
+    def gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One gradient step on ``[L, S]`` replayed sequences; then the Polyak update."""
+        spo = self.spo
+        length, num = batch["rewards"].shape
+        flat = length * num
+        obs = {k: v.reshape(flat, *v.shape[2:]) for k, v in self._obs(batch, "obs.").items()}
+        next_obs = {
+            k: v.reshape(flat, *v.shape[2:]) for k, v in self._obs(batch, "next_obs.").items()
+        }
+        with torch.no_grad():
+            target_logits, target_values = self.target_agent(obs)
+            bootstrap_values = self.target_agent.get_value(next_obs)
+            returns = critic_targets(
+                target_values.reshape(length, num),
+                bootstrap_values.reshape(length, num),
+                batch["rewards"],
+                batch["terminated"],
+                batch["truncated"],
+                self.config.gamma,
+                spo.critic_gae_lambda,
+            ).reshape(flat)
+        logits, values = self.agent(obs)
+        mask = obs["action_mask"] if self.has_mask else None
+        target = dense_target(
+            batch["root_actions"].reshape(flat, -1),
+            batch["weights"].reshape(flat, -1),
+            self.num_actions,
+        )
+        terms = mpo_losses(
+            logits,
+            target_logits,
+            mask,
+            target,
+            batch["advantages"].reshape(flat, -1),
+            self.log_temperature,
+            self.log_alpha,
+            spo.epsilon,
+            spo.epsilon_alpha,
+        )
+        critic_loss = 0.5 * ((values - returns) ** 2).mean()
+        loss = terms.total + spo.critic_coef * critic_loss
+        self.optimizer.zero_grad()
+        self.dual_optimizer.zero_grad()
+        loss.backward()
+        max_norm = spo.spo_max_grad_norm if spo.spo_max_grad_norm > 0 else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), max_norm)
+        nn.utils.clip_grad_norm_([self.log_temperature, self.log_alpha], max_norm)
+        self.optimizer.step()
+        self.dual_optimizer.step()
+        clip_duals(self.log_temperature, self.log_alpha)
+        with torch.no_grad():
+            online = list(self.agent.parameters()) + list(self.agent.buffers())
+            target_params = list(self.target_agent.parameters()) + list(
+                self.target_agent.buffers()
+            )
+            torch._foreach_lerp_(
+                [t for t in target_params if t.is_floating_point()],
+                [o for o in online if o.is_floating_point()],
+                spo.tau,
+            )
+            # Realised E-step KL of the stored targets: sum_n w log(N w).
+            w = batch["weights"].reshape(flat, -1)
+            kl_np = torch.where(w > 0, w * torch.log(w * w.shape[-1]), torch.zeros_like(w))
+        return {
+            "policy_loss": terms.policy.detach(),
+            "temperature_loss": terms.temperature.detach(),
+            "kl_penalty": terms.kl_penalty.detach(),
+            "alpha_loss": terms.alpha.detach(),
+            "kl": terms.kl.detach(),
+            "critic_loss": critic_loss.detach(),
+            "kl_nonparametric": kl_np.sum(-1).mean(),
+            "grad_norm": grad_norm.detach(),
+            "values": values.detach(),
+            "returns": returns,
+        }
+
+    def update(self) -> dict[str, float]:
+        spo = self.spo
+        if not self.replay.can_sample(spo.sample_sequence_length):
+            return {"gradient_steps": 0, "replay_size": len(self.replay)}
+        stats: dict[str, list[torch.Tensor]] = {}
+        values, returns = [], []
+        for _ in range(spo.gradient_steps):
+            batch = self.replay.sample(
+                spo.sample_sequences, spo.sample_sequence_length, self.generator
+            )
+            out = self.gradient_step(batch)
+            values.append(out.pop("values"))
+            returns.append(out.pop("returns"))
+            for k, v in out.items():
+                stats.setdefault(k, []).append(v)
+        metrics = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
+        metrics["explained_variance"] = explained_variance(torch.cat(values), torch.cat(returns))
+        metrics["gradient_steps"] = spo.gradient_steps
+        metrics["replay_size"] = len(self.replay)
+        return metrics
+
+    # -------------------------------------------------------- the seams
+    def iteration(self, update: int) -> dict[str, Any]:
+        rollout = self.collect()
+        tick = time.perf_counter()
+        trainer_metrics = self.update()
+        rollout["update_time"] = time.perf_counter() - tick
+        trainer_metrics.update(rollout.pop("search"))
+        trainer_metrics["temperature"] = self.temperature
+        trainer_metrics["alpha"] = float(dual_value(self.log_alpha.detach()))
+        rollout["trainer"] = trainer_metrics
+        return rollout
+
+    def evaluation_policy(self, pool: Any = None) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """Search evaluation on ``pool`` when ``eval_search`` (and a pool is given),
+        else greedy over the raw policy's legal actions."""
+        from trainer.evaluate import greedy_policy
+
+        if pool is None or not self.spo.eval_search:
+            return greedy_policy(self.agent, self.device)
+        return search_policy(
+            self.agent, pool, self.temperature, self.config, self.device, self.config.eval_seed
+        )
+
+    def extra_evaluation_policies(self, pool: Any = None) -> dict[str, Callable]:
+        """The greedy comparison evaluation, logged as ``greedy_*``."""
+        from trainer.evaluate import greedy_policy
+
+        if pool is not None and self.spo.eval_search and self.spo.eval_compare_greedy:
+            return {"greedy": greedy_policy(self.agent, self.device)}
+        return {}
+
+    def optimizer_state_dict(self) -> dict[str, Any]:
+        """What a fork carries besides the weights: optimisers, duals, target network."""
+        return {
+            "network": self.optimizer.state_dict(),
+            "duals": self.dual_optimizer.state_dict(),
+            "log_temperature": self.log_temperature.detach().clone(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "target_network": self.target_agent.state_dict(),
+        }
+
+    def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["network"])
+        self.dual_optimizer.load_state_dict(state["duals"])
+        self.optimizer.eps = self.dual_optimizer.eps = self.spo.spo_adam_eps
+        self.optimizer.lr = self.spo.spo_learning_rate
+        self.dual_optimizer.lr = self.spo.dual_learning_rate
+        with torch.no_grad():
+            self.log_temperature.copy_(state["log_temperature"])
+            self.log_alpha.copy_(state["log_alpha"])
+        self.target_agent.load_state_dict(state["target_network"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.get_state(),
+            "num_updates": self.num_updates,
+            "replay": self.replay.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.num_updates = int(state["num_updates"])
+        self.replay.load_state_dict(state["replay"])
