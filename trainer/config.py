@@ -112,7 +112,7 @@ class SPOConfig:
     resample_period: int = 4
     """Resample every this many depth steps; 0 disables periodic resampling (paper: 4)."""
     resample_ess_threshold: float = 0.0
-    """Also resample envs whose ESS falls below this fraction of the particles (0: off; Stoix ESS mode: 0.5)."""
+    """Also resample envs whose ESS is below this fraction of N (0: off; Stoix ESS mode: 0.5)."""
     search_gamma: float = 1.0
     """Discount inside the search (Stoix: 1.0)."""
     search_gae_lambda: float = 1.0
@@ -136,9 +136,9 @@ class SPOConfig:
     spo_adam_eps: float = 1e-5
     """Adam epsilon of all SPO optimisers."""
     spo_max_grad_norm: float = 0.5
-    """Global gradient-norm clip, applied to the network and to the duals separately (paper: 0.5)."""
+    """Global gradient-norm clip, of the network and of the duals separately (paper: 0.5)."""
     tau: float = 0.005
-    """Polyak rate of the target actor and critic, applied after every gradient step (paper: 5e-3)."""
+    """Polyak rate of the target actor and critic, after every gradient step (paper: 5e-3)."""
     critic_gae_lambda: float = 0.95
     """Lambda of the critic's GAE targets on replayed sequences (paper: 0.95)."""
     critic_coef: float = 1.0
@@ -487,8 +487,8 @@ def resolve(
             )
         config = apply(Config(), task_defaults(str(task)), f"the embedded defaults of {task}")
         algo = flags.get("algo") or user.get("algo") or config.algo
-        overlay = task_defaults(str(task), str(algo))
-        if algo != "ppo" and overlay:
+        if algo != "ppo":
+            overlay = task_defaults(str(task), str(algo))
             config = apply(config, overlay, f"the embedded {algo} defaults of {task}")
     if user:
         config = apply(config, user, str(config_file))
@@ -582,8 +582,14 @@ def validate(config: Config) -> None:
         for name in ["init_temperature", "init_alpha", "spo_learning_rate", "dual_learning_rate"]:
             if getattr(spo, name) <= 0:
                 raise ConfigError(f"{name}: must be > 0, got {getattr(spo, name)}")
-        for name in ["search_gamma", "search_gae_lambda", "critic_gae_lambda", "tau",
-                     "dirichlet_fraction", "resample_ess_threshold"]:
+        for name in [
+            "search_gamma",
+            "search_gae_lambda",
+            "critic_gae_lambda",
+            "tau",
+            "dirichlet_fraction",
+            "resample_ess_threshold",
+        ]:
             if not 0.0 <= getattr(spo, name) <= 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1], got {getattr(spo, name)}")
         if spo.resample_period < 0:

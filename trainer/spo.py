@@ -389,9 +389,7 @@ class SPO:
         clip_duals(self.log_temperature, self.log_alpha)
         with torch.no_grad():
             online = list(self.agent.parameters()) + list(self.agent.buffers())
-            target_params = list(self.target_agent.parameters()) + list(
-                self.target_agent.buffers()
-            )
+            target_params = list(self.target_agent.parameters()) + list(self.target_agent.buffers())
             torch._foreach_lerp_(
                 [t for t in target_params if t.is_floating_point()],
                 [o for o in online if o.is_floating_point()],
