@@ -1,0 +1,209 @@
+"""SPO against PPO at equal env steps and equal wall clock, and search throughput.
+
+    python bench/bench_spo.py [--task Maze-v0] [--spo-steps 30720] [--eval-every 10240]
+                              [--eval-episodes 200] [--seed 1] [--threads 1] [--skip-train]
+
+Two parts, all in this process, with ``--threads`` PyTorch and engine threads:
+
+1. **Search throughput.** ``smc_search`` with the task's SPO defaults (16
+   particles x depth 4, the embedded ``<task>.spo.yaml``) from every training
+   env, on a freshly initialised network: simulated env steps per second
+   (B*N*D per search over the time spent in ``snapshot``/``simulate``/
+   ``release``) and per second of the whole search, and the engine vs network
+   share of the search time.
+2. **Learning.** Three runs from the task's embedded defaults (only the budget
+   and evaluation settings changed):
+
+   - ``spo``: SPO for ``--spo-steps`` env steps;
+   - ``ppo-steps``: PPO for the same env steps (rounded up to whole updates);
+   - ``ppo-wall``: PPO for the same *training* wall time as ``spo``.
+
+   Each is evaluated at the end on ``--eval-episodes`` held-out episodes,
+   greedily on the raw policy and (SPO only) with the search, and the
+   evaluation history along the way is printed as the learning curve.
+
+Training wall time is ``train_time`` (rollouts and updates, no evaluations or
+checkpoints). On a machine shared with other jobs the timings are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trainer.config import resolve  # noqa: E402
+from trainer.envs import TrainingEnvs  # noqa: E402
+from trainer.evaluate import Evaluator, greedy_policy  # noqa: E402
+from trainer.networks import build_agent  # noqa: E402
+from trainer.smc import smc_search  # noqa: E402
+from trainer.spo import policy_value_fn, search_config, search_policy  # noqa: E402
+from trainer.train import Trainer  # noqa: E402
+
+
+def search_throughput(task: str, threads: int, searches: int) -> dict:
+    config = resolve(flags={"task": task, "algo": "spo", "env_threads": threads})
+    torch.manual_seed(0)
+    envs = TrainingEnvs(config.task, config.num_envs, 0, config.task_kwargs, threads)
+    agent = build_agent(envs.spec, config.network)
+    cfg = search_config(config, training=True)
+    g = torch.Generator().manual_seed(0)
+    pv = policy_value_fn(agent, torch.device("cpu"))
+    sim = net = total = 0.0
+    with torch.no_grad():
+        smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g)  # warm-up
+        for _ in range(searches):
+            r = smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g)
+            sim += r.simulate_seconds
+            net += r.network_seconds
+            total += r.total_seconds
+            envs.step(r.act(greedy=False, generator=g))
+    envs.close()
+    steps = searches * config.num_envs * cfg.num_particles * cfg.depth
+    return {
+        "task": task,
+        "envs x particles x depth": f"{config.num_envs} x {cfg.num_particles} x {cfg.depth}",
+        "sim_steps_per_s (engine time)": steps / sim,
+        "sim_steps_per_s (whole search)": steps / total,
+        "real_steps_per_s (search only)": searches * config.num_envs / total,
+        "engine_share": sim / total,
+        "network_share": net / total,
+    }
+
+
+def learning_run(task, algo, run_dir, flags, wall_budget=None):
+    config = resolve(flags={"task": task, "algo": algo, **flags})
+    trainer = Trainer.new(config, run_dir, progress=False)
+    try:
+        if wall_budget is None:
+            trainer.run()
+        else:  # one update at a time until the training time is spent
+            while trainer.counters.train_time < wall_budget:
+                trainer.run(max_updates=1)
+        return trainer, config
+    except BaseException:
+        trainer.close()
+        raise
+
+
+def final_evaluation(trainer, config, episodes: int) -> dict:
+    ev = Evaluator(config.task, min(100, episodes), config.eval_seed, config.task_kwargs, 1)
+    try:
+        out = {"greedy": ev.run(greedy_policy(trainer.agent, trainer.device), episodes)}
+        if config.algo == "spo":
+            policy = search_policy(
+                trainer.agent,
+                ev.pool,
+                trainer.algo.temperature,
+                config,
+                trainer.device,
+                config.eval_seed,
+            )
+            out["search"] = ev.run(policy, episodes)
+    finally:
+        ev.close()
+    return out
+
+
+def curve(run_dir: Path) -> list[tuple]:
+    points = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["category"] == "EVALUATOR":
+            points.append(
+                (e["env_steps"], e["train_time"], e["mean_return"], e.get("greedy_mean_return"))
+            )
+    return points
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--task", default="Maze-v0")
+    ap.add_argument("--spo-steps", type=int, default=30720)
+    ap.add_argument("--eval-every", type=int, default=10240)
+    ap.add_argument("--eval-episodes", type=int, default=200)
+    ap.add_argument("--searches", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip-train", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+
+    print("\n== search throughput (fresh network) ==")
+    tp = search_throughput(args.task, args.threads, args.searches)
+    for k, v in tp.items():
+        print(f"  {k:32s} {v:,.3f}" if isinstance(v, float) else f"  {k:32s} {v}")
+    if args.skip_train:
+        return
+
+    common = {
+        "seed": args.seed,
+        "torch_threads": args.threads,
+        "env_threads": args.threads,
+        "eval_episodes": min(args.eval_episodes, 100),
+        "eval_num_envs": min(args.eval_episodes, 100),
+        "eval_interval": args.eval_every,
+        "checkpoint_interval": 0,
+        "tensorboard": False,
+        "plot": False,
+        "console_interval": 1e9,
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp)
+        started = time.perf_counter()
+        spo, spo_cfg = learning_run(
+            args.task, "spo", runs / "spo", {**common, "total_steps": args.spo_steps}
+        )
+        wall = spo.counters.train_time
+        print(f"\nspo: {spo.counters.env_steps:,} steps, train {wall:.1f} s "
+              f"(run {time.perf_counter() - started:.1f} s)")  # fmt: skip
+        ppo_s, ppo_s_cfg = learning_run(
+            args.task, "ppo", runs / "ppo-steps", {**common, "total_steps": args.spo_steps}
+        )
+        ppo_w, ppo_w_cfg = learning_run(
+            args.task,
+            "ppo",
+            runs / "ppo-wall",
+            {**common, "total_steps": 10**9, "eval_interval": 0},
+            wall_budget=wall,
+        )
+        for name, (trainer, cfg) in {
+            "spo": (spo, spo_cfg),
+            "ppo-steps": (ppo_s, ppo_s_cfg),
+            "ppo-wall": (ppo_w, ppo_w_cfg),
+        }.items():
+            ev = final_evaluation(trainer, cfg, args.eval_episodes)
+            rows.append(
+                (
+                    name,
+                    trainer.counters.env_steps,
+                    trainer.counters.train_time,
+                    ev["greedy"]["mean_return"],
+                    ev.get("search", {}).get("mean_return", float("nan")),
+                )
+            )
+            print(f"\ncurve of {name} (env_steps, train_s, eval return, greedy return):")
+            for p in curve(trainer.run_dir):
+                print("  ", p)
+            trainer.close()
+
+    print(f"\n== {args.task}: final evaluation on {args.eval_episodes} held-out episodes ==")
+    print(f"{'run':10s} {'env steps':>10s} {'train s':>8s} {'greedy':>8s} {'search':>8s}")
+    for name, steps, t, greedy, search in rows:
+        print(f"{name:10s} {steps:>10,d} {t:>8.1f} {greedy:>8.3f} {search:>8.3f}")
+    print("(return: Maze = success rate, BinPack = volume utilisation)")
+
+
+if __name__ == "__main__":
+    main()
