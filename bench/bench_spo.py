@@ -20,7 +20,9 @@ Two parts, all in this process, with ``--threads`` PyTorch and engine threads:
 
    Each is evaluated at the end on ``--eval-episodes`` held-out episodes,
    greedily on the raw policy and (SPO only) with the search, and the
-   evaluation history along the way is printed as the learning curve.
+   evaluation history along the way is printed as the learning curve. The
+   ``untrained`` row evaluates a freshly initialised network the same way, to
+   separate what the search adds by itself from what was learned.
 
 Training wall time is ``train_time`` (rollouts and updates, no evaluations or
 checkpoints). On a machine shared with other jobs the timings are noisy.
@@ -114,6 +116,26 @@ def final_evaluation(trainer, config, episodes: int) -> dict:
     return out
 
 
+def untrained_evaluation(task: str, flags: dict, episodes: int) -> dict:
+    """Greedy and search evaluations of a freshly initialised network: how much
+    of the search's return is the search itself rather than learning."""
+    config = resolve(flags={"task": task, "algo": "spo", **flags})
+    torch.manual_seed(config.seed)
+    ev = Evaluator(config.task, min(100, episodes), config.eval_seed, config.task_kwargs, 1)
+    try:
+        agent = build_agent(ev.pool.spec, config.network)
+        cpu = torch.device("cpu")
+        policy = search_policy(
+            agent, ev.pool, config.spo.init_temperature, config, cpu, config.eval_seed
+        )
+        return {
+            "greedy": ev.run(greedy_policy(agent, cpu), episodes),
+            "search": ev.run(policy, episodes),
+        }
+    finally:
+        ev.close()
+
+
 def curve(run_dir: Path) -> list[tuple]:
     points = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
@@ -159,6 +181,10 @@ def main() -> None:
         "console_interval": 1e9,
     }
     rows = []
+    fresh = untrained_evaluation(args.task, common, args.eval_episodes)
+    rows.append(
+        ("untrained", 0, 0.0, fresh["greedy"]["mean_return"], fresh["search"]["mean_return"])
+    )
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
         started = time.perf_counter()
