@@ -10,7 +10,8 @@ Two parts, all in this process, with ``--threads`` PyTorch and engine threads:
    env, on a freshly initialised network: simulated env steps per second
    (B*N*D per search over the time spent in ``snapshot``/``simulate``/
    ``release``) and per second of the whole search, and the engine vs network
-   share of the search time.
+   share of the search time; with and without running the network once per
+   distinct particle observation (``dedupe_particles``).
 2. **Learning.** Three runs from the task's embedded defaults (only the budget
    and evaluation settings changed):
 
@@ -52,14 +53,14 @@ from trainer.spo import policy_value_fn, search_config, search_policy  # noqa: E
 from trainer.train import Trainer  # noqa: E402
 
 
-def search_throughput(task: str, threads: int, searches: int) -> dict:
+def search_throughput(task: str, threads: int, searches: int, dedupe: bool) -> dict:
     config = resolve(flags={"task": task, "algo": "spo", "env_threads": threads})
     torch.manual_seed(0)
     envs = TrainingEnvs(config.task, config.num_envs, 0, config.task_kwargs, threads)
     agent = build_agent(envs.spec, config.network)
     cfg = search_config(config, training=True)
     g = torch.Generator().manual_seed(0)
-    pv = policy_value_fn(agent, torch.device("cpu"))
+    pv = policy_value_fn(agent, torch.device("cpu"), dedupe)
     sim = net = total = 0.0
     with torch.no_grad():
         smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g)  # warm-up
@@ -73,6 +74,7 @@ def search_throughput(task: str, threads: int, searches: int) -> dict:
     steps = searches * config.num_envs * cfg.num_particles * cfg.depth
     return {
         "task": task,
+        "network once per distinct particle obs": dedupe,
         "envs x particles x depth": f"{config.num_envs} x {cfg.num_particles} x {cfg.depth}",
         "sim_steps_per_s (engine time)": steps / sim,
         "sim_steps_per_s (whole search)": steps / total,
@@ -161,10 +163,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
 
-    print("\n== search throughput (fresh network) ==")
-    tp = search_throughput(args.task, args.threads, args.searches)
-    for k, v in tp.items():
-        print(f"  {k:32s} {v:,.3f}" if isinstance(v, float) else f"  {k:32s} {v}")
+    for dedupe in (True, False):
+        print("\n== search throughput (fresh network) ==")
+        tp = search_throughput(args.task, args.threads, args.searches, dedupe)
+        for k, v in tp.items():
+            print(f"  {k:38s} {v:,.3f}" if isinstance(v, float) else f"  {k:38s} {v}")
     if args.skip_train:
         return
 

@@ -151,6 +151,8 @@ class SPOConfig:
     """Steps per sampled sequence; critic GAE runs within it (paper: 17)."""
     gradient_steps: int = 16
     """Gradient steps per update, each on a fresh replay batch (paper 'epochs': 16)."""
+    dedupe_particles: bool = True
+    """Run the search's network once per distinct particle observation (same results, faster)."""
     eval_search: bool = True
     """Evaluate with the search (argmax of the search target); false: greedy on the raw policy."""
     eval_compare_greedy: bool = True

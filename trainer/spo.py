@@ -192,12 +192,41 @@ def search_config(config: Config, training: bool) -> SearchConfig:
     )
 
 
-def policy_value_fn(agent: nn.Module, device: torch.device):
-    """obs (NumPy views) -> (logits, values), batched over every row."""
+def distinct_rows(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(first, inverse)`` such that row i equals row ``first[inverse[i]]`` in
+    every field; None when all rows are distinct."""
+    n = len(next(iter(obs.values())))
+    parts = [np.ascontiguousarray(v).reshape(n, -1).view(np.uint8) for v in obs.values()]
+    keys = np.concatenate(parts, axis=1)
+    seen: dict[bytes, int] = {}
+    inverse = np.fromiter(
+        (seen.setdefault(row.tobytes(), len(seen)) for row in keys), np.int64, count=n
+    )
+    if len(seen) == n:
+        return None
+    first = np.zeros(len(seen), np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each key
+    return first, inverse
+
+
+def policy_value_fn(agent: nn.Module, device: torch.device, dedupe: bool = True):
+    """obs (NumPy views) -> (logits, values), batched over every row. With
+    ``dedupe``, the network runs once per distinct observation (particles
+    forked from one root often share states) and the outputs are gathered
+    back; results are deterministic either way."""
 
     def policy_value(obs: dict[str, np.ndarray]):
-        tensors = {name: torch.from_numpy(np.asarray(v)).to(device) for name, v in obs.items()}
-        return agent(tensors)
+        rows = distinct_rows(obs) if dedupe else None
+        if rows is None:
+            tensors = {name: torch.from_numpy(np.asarray(v)).to(device) for name, v in obs.items()}
+            return agent(tensors)
+        first, inverse = rows
+        tensors = {
+            name: torch.from_numpy(np.asarray(v)[first]).to(device) for name, v in obs.items()
+        }
+        logits, values = agent(tensors)
+        index = torch.from_numpy(inverse).to(device)
+        return logits[index], values[index]
 
     return policy_value
 
@@ -215,7 +244,7 @@ def search_policy(
     generator seeded with ``seed``, so repeated evaluations are identical."""
     generator = torch.Generator().manual_seed(seed)
     cfg = search_config(config, training=False)
-    policy_value = policy_value_fn(agent, device)
+    policy_value = policy_value_fn(agent, device, config.spo.dedupe_particles)
 
     @torch.no_grad()
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -252,7 +281,7 @@ class SPO:
         capacity = max(spo.replay_size // config.num_envs, spo.sample_sequence_length)
         self.replay = ReplayBuffer(envs.spec, capacity, config.num_envs, spo.num_particles, device)
         self.search = search_config(config, training=True)
-        self.policy_value = policy_value_fn(agent, device)
+        self.policy_value = policy_value_fn(agent, device, spo.dedupe_particles)
         self.fields = list(envs.spec.fields)
 
     @property

@@ -354,3 +354,18 @@ def test_cli_smoke_run_on_maze(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0 and "SMC search" in out.stdout, out.stdout + out.stderr
+
+
+def test_deduplicated_network_calls_match_the_full_batch():
+    from trainer.spo import distinct_rows, policy_value_fn
+
+    config = spo_config()
+    algo = make_algo(config)
+    obs = {k: np.repeat(np.array(v), 3, axis=0) for k, v in algo.envs.obs.items()}
+    first, inverse = distinct_rows(obs)
+    assert len(first) <= config.num_envs and len(inverse) == 3 * config.num_envs
+    with torch.no_grad():
+        full = policy_value_fn(algo.agent, torch.device("cpu"), dedupe=False)(obs)
+        deduped = policy_value_fn(algo.agent, torch.device("cpu"), dedupe=True)(obs)
+    for a, b in zip(full, deduped):
+        assert torch.allclose(a, b, atol=1e-6)
