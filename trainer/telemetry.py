@@ -258,9 +258,17 @@ def plot_learning_curve(
     by_steps.fill_between(
         steps, lows, highs, color="tab:blue", alpha=0.15, label="evaluation min-max"
     )
-    by_steps.plot(
-        steps, means, "o-", color="tab:blue", markersize=3, label="evaluation mean (greedy)"
-    )
+    by_steps.plot(steps, means, "o-", color="tab:blue", markersize=3, label="evaluation mean")
+    greedy = [e.get("greedy_mean_return") for e in eval_events]
+    if any(g is not None for g in greedy):  # SPO: the main curve is the search's
+        by_steps.plot(
+            [s for s, g in zip(steps, greedy) if g is not None],
+            [g for g in greedy if g is not None],
+            "s--",
+            color="tab:orange",
+            markersize=3,
+            label="evaluation mean (greedy, no search)",
+        )
     by_steps.set_xlabel("environment steps")
     by_steps.set_ylabel("episode return")
     by_steps.legend(loc="lower right", fontsize=8)
