@@ -171,7 +171,8 @@ class Trainer:
         inside = (run_dir / "checkpoints").resolve()
         if Path(latest).resolve().parent != inside:
             raise RunError(
-                f"{run_dir}/checkpoints/latest points outside the run ({latest}); refusing to resume"
+                f"{run_dir}/checkpoints/latest points outside the run ({latest}); "
+                "refusing to resume"
             )
         return cls(
             config,
