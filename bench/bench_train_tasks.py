@@ -66,7 +66,8 @@ def report(task: str, run_dir: Path, target: float | None) -> None:
         if e["category"] != "EVALUATOR":
             continue
         value = e.get(metric, e.get("mean_return"))
-        print(f"{e['env_steps']:>12,} {e['wall_time']:>8.1f} {e['train_time']:>8.1f} {value:>20.4f}")
+        steps, wall, train = e["env_steps"], e["wall_time"], e["train_time"]
+        print(f"{steps:>12,} {wall:>8.1f} {train:>8.1f} {value:>20.4f}")
         if hit is None and target is not None and value >= target:
             hit = e
     misc = [e for e in events if e["category"] == "MISC"]
@@ -79,18 +80,24 @@ def report(task: str, run_dir: Path, target: float | None) -> None:
             "update": sum(e["update_time"] for e in misc),
         }
         total = sum(parts.values())
-        print(f"\ntraining time split over {steps:,} env steps ({total:.1f} s, "
-              f"{steps / total:,.0f} steps/s overall):")
+        print(
+            f"\ntraining time split over {steps:,} env steps ({total:.1f} s, "
+            f"{steps / total:,.0f} steps/s overall):"
+        )
         for name, seconds in parts.items():
             rate = steps / seconds if seconds > 0 else float("inf")
-            print(f"  {name:<28} {seconds:8.1f} s {100 * seconds / total:5.1f} %  "
-                  f"{rate:>12,.0f} steps/s alone")
+            print(
+                f"  {name:<28} {seconds:8.1f} s {100 * seconds / total:5.1f} %  "
+                f"{rate:>12,.0f} steps/s alone"
+            )
     if target is not None:
         if hit is None:
             print(f"\n{metric} never reached {target}")
         else:
-            print(f"\n{metric} >= {target} first at {hit['env_steps']:,} env steps, "
-                  f"{hit['wall_time']:.1f} s wall ({hit['train_time']:.1f} s training)")
+            print(
+                f"\n{metric} >= {target} first at {hit['env_steps']:,} env steps, "
+                f"{hit['wall_time']:.1f} s wall ({hit['train_time']:.1f} s training)"
+            )
 
 
 def main() -> None:
