@@ -50,7 +50,7 @@ class NetworkConfig:
     activation: str = "tanh"
     """Activation of the MLP layers: tanh or relu."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 8])
-    """Output channels of the 3x3 convolutions of maze_cnn."""
+    """Output channels of the 3x3 convolutions of maze_cnn ([]: none, the planes go to the MLPs)."""
     num_layers: int = 2
     """Attention layers of binpack_attention (each: 2 self- and 2 cross-attention blocks)."""
     num_heads: int = 8
@@ -59,6 +59,8 @@ class NetworkConfig:
     """Size of one attention head; the model width is num_heads * key_size."""
     shared_torso: bool = False
     """Actor and critic share one torso (maze_cnn, binpack_attention) instead of two."""
+    egocentric: bool = False
+    """maze_cnn: see the maze from the agent, a (2H-1)x(2W-1) wall/target window centred on it."""
 
 
 @dataclass

@@ -64,6 +64,27 @@ def test_maze_cnn_on_maze_shaped_tensors(maze_spec, shared, random_obs):
     torch.testing.assert_close(planes[:, 0], obs["walls"].float())
 
 
+@pytest.mark.parametrize("conv_channels", [[], [4, 4]])
+def test_maze_egocentric_view_is_centred_on_the_agent(maze_spec, conv_channels, random_obs):
+    cfg = NetworkConfig(
+        architecture="maze_cnn", egocentric=True, conv_channels=conv_channels, hidden_sizes=[16]
+    )
+    agent = build_agent(maze_spec, cfg)
+    obs = random_obs(maze_spec, 6)
+    check_agent(agent, obs, 4)
+    planes = agent.planes(obs)
+    assert planes.shape == (6, 2, 19, 19)
+    for b in range(6):
+        r, c = obs["agent_position"][b].tolist()
+        walls = planes[b, 0]
+        # The maze sits in the window with the agent at the centre (9, 9) ...
+        torch.testing.assert_close(walls[9 - r : 19 - r, 9 - c : 19 - c], obs["walls"][b].float())
+        # ... and everything outside it reads as wall.
+        assert walls.sum() == obs["walls"][b].sum() + 19 * 19 - 100
+        tr, tc = obs["target_position"][b].tolist()
+        assert planes[b, 1].sum() == 1 and planes[b, 1, 9 + tr - r, 9 + tc - c] == 1
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_binpack_attention_on_binpack_shaped_tensors(binpack_spec, shared, random_obs):
     cfg = NetworkConfig(
