@@ -32,11 +32,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The checkout goes on the child's path only when it holds a development
+# build (pyenvpool/_core*.so); otherwise the child imports the installed package.
+IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 METRIC = {"Maze-v0": "success_rate", "BinPack-v0": "volume_utilization"}
 
 
 def run(task: str, seed: int, budget: float, run_dir: Path, extra: list[str]) -> float:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
+    )
     command = [sys.executable, "-m", "trainer.cli", "--task", task, "--seed", str(seed)]
     command += ["--run-dir", str(run_dir), "--no-progress", *extra]
     print("$", " ".join(command), flush=True)
