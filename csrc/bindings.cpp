@@ -227,9 +227,16 @@ class PyPool {
     const Reader read = ReaderFor(arr);
     const void* data = arr.data();
     const bool direct = arr.dtype().kind() == 'i' && arr.itemsize() == 4;
-    Targets targets = pool_->live().targets();
+    // The usual path writes the pool's own buffers through pointers built once;
+    // only out= builds a redirected copy.
+    const Targets* targets = &pool_->live_targets();
+    Targets redirected;
     py::tuple result = step_result_;
-    if (!out.is_none()) result = RedirectOutputs(out, targets);
+    if (!out.is_none()) {
+      redirected = *targets;
+      result = RedirectOutputs(out, redirected);
+      targets = &redirected;
+    }
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(pool_->mutex());
@@ -241,7 +248,7 @@ class PyPool {
         ConvertActions(data, read, pool_->num_envs(), pool_->spec().num_actions, actions_.data());
         a = actions_.data();
       }
-      pool_->Step(a, targets);
+      pool_->Step(a, *targets);
     }
     return result;
   }

@@ -69,6 +69,7 @@ class PoolBase {
         batch_size_(batch_size),
         threads_(batch_size < num_envs ? 1 : num_threads),
         live_(spec_.obs_fields, num_envs, /*with_episode_outputs=*/true),
+        live_targets_(live_.targets()),
         sim_(spec_.obs_fields, 0, /*with_episode_outputs=*/false) {
     for (const auto& f : spec_.obs_fields) row_bytes_.push_back(f.RowBytes());
   }
@@ -84,6 +85,8 @@ class PoolBase {
   bool is_async() const { return async_ != nullptr; }
   AsyncRunner* async() { return async_.get(); }
   const BatchArrays& live() const { return live_; }
+  // Raw pointers into `live()`, built once: the live buffers never move.
+  const Targets& live_targets() const { return live_targets_; }
   const BatchArrays& sim() const { return sim_; }
   std::mutex& mutex() { return mutex_; }
 
@@ -152,6 +155,7 @@ class PoolBase {
   std::vector<int64_t> row_bytes_;
   mutable ThreadPool threads_;  // mutable: const checks may run in parallel too
   BatchArrays live_;
+  Targets live_targets_;
   BatchArrays sim_;
   std::mutex mutex_;
   bool closed_ = false;
@@ -190,7 +194,7 @@ class Pool final : public PoolBase {
         store_(max_snapshots) {
     // Zero every byte, padding included, so exported states are deterministic.
     std::memset(static_cast<void*>(slots_.data()), 0, sizeof(Slot) * slots_.size());
-    Targets out = live_.targets();
+    const Targets& out = live_targets_;
     threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         slots_[i].state.rng.Seed(seed, static_cast<uint64_t>(i));
@@ -199,7 +203,7 @@ class Pool final : public PoolBase {
       }
     });
     if (batch_size < num_envs) {
-      staging_ = live_.targets();
+      staging_ = live_targets_;
       async_ = std::make_unique<AsyncRunner>(num_threads, num_envs, batch_size, spec_.obs_fields,
                                              live_, &Pool::AsyncStep, this);
     }
@@ -218,7 +222,7 @@ class Pool final : public PoolBase {
 
   void Reset(const int64_t* env_ids, int64_t k, const uint64_t* seeds,
              const InstanceArrays* instances) override {
-    Targets out = live_.targets();
+    const Targets& out = live_targets_;
     if (instances != nullptr) {
       // Serial and two-phase: load every instance into a scratch state first,
       // so a bad row raises before any env changes.
@@ -271,7 +275,7 @@ class Pool final : public PoolBase {
                          "into live envs");
       }
     }
-    Targets out = live_.targets();
+    const Targets& out = live_targets_;
     for (int64_t j = 0; j < k; ++j) {
       slots_[env_ids[j]] = store_.Get(ids[j]).slot;
       task_.WriteObs(slots_[env_ids[j]].state,

@@ -12,7 +12,7 @@
 // pool used in a forked child runs every batch inline and never joins.
 #pragma once
 
-#include <unistd.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,11 +32,21 @@
 
 namespace pyenvpool {
 
+// Bumped in the child after every fork(), so a pool can tell with one load
+// (no getpid() system call per batch) that its workers do not exist here.
+inline std::atomic<uint64_t>& ForkGeneration() {
+  static std::atomic<uint64_t> generation{0};
+  static const int registered = pthread_atfork(
+      nullptr, nullptr, [] { ForkGeneration().fetch_add(1, std::memory_order_relaxed); });
+  (void)registered;
+  return generation;
+}
+
 class ThreadPool {
  public:
   explicit ThreadPool(int num_threads)
       : num_threads_(num_threads < 1 ? 1 : num_threads), slots_(num_threads_) {
-    owner_pid_ = getpid();
+    owner_generation_ = ForkGeneration().load(std::memory_order_relaxed);
     for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
   }
   ~ThreadPool() { Stop(); }
@@ -49,7 +59,7 @@ class ThreadPool {
   void ParallelFor(int64_t n, int64_t min_chunk, F&& fn) {
     if (n <= 0) return;
     const int64_t chunks = std::min<int64_t>(num_threads_, n / (min_chunk < 1 ? 1 : min_chunk));
-    if (chunks <= 1 || stopped_ || getpid() != owner_pid_) {
+    if (chunks <= 1 || stopped_ || Forked()) {
       fn(int64_t{0}, n);
       return;
     }
@@ -72,7 +82,7 @@ class ThreadPool {
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
-    if (getpid() != owner_pid_) {
+    if (Forked()) {
       // Forked child: the workers do not exist here. Leak the handles rather
       // than join threads that will never answer.
       for (auto& w : workers_) new std::thread(std::move(w));
@@ -90,6 +100,10 @@ class ThreadPool {
   }
 
  private:
+  bool Forked() const {
+    return ForkGeneration().load(std::memory_order_relaxed) != owner_generation_;
+  }
+
   struct alignas(64) Slot {
     std::atomic<uint64_t> ticket{0};
   };
@@ -124,7 +138,7 @@ class ThreadPool {
   static constexpr int kSpinIterations = 4000;  // roughly 10-40 microseconds
 
   const int num_threads_;
-  pid_t owner_pid_;
+  uint64_t owner_generation_;
   bool stopped_ = false;
   std::vector<std::thread> workers_;
   std::vector<Slot> slots_;  // slots_[w].ticket is bumped once per job given to worker w
