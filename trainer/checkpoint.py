@@ -143,7 +143,10 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]
     out: dict[str, Any] = {"path": folder, "metadata": metadata}
     for name in FILES:
         try:
-            out[name] = torch.load(folder / f"{name}.pt", map_location=device, weights_only=True)
+            # Weights go to ``device``; the run state (RNG and env states,
+            # counters, replay) stays on the CPU, where its readers want it.
+            where = "cpu" if name == "state" else device
+            out[name] = torch.load(folder / f"{name}.pt", map_location=where, weights_only=True)
         except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
             raise CheckpointError(f"cannot read {folder / (name + '.pt')}: {e}") from None
     return out

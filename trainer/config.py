@@ -44,7 +44,7 @@ class NetworkConfig:
     """Which network the agent uses and its size. ``auto`` picks by task."""
 
     architecture: str = "auto"
-    """Network family: auto (by task), mlp, maze_cnn or binpack_attention."""
+    """Network family: auto (by task), mlp, maze_cnn, maze_vin or binpack_attention."""
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
     """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
     activation: str = "tanh"
@@ -61,6 +61,10 @@ class NetworkConfig:
     """Actor and critic share one torso (maze_cnn, binpack_attention) instead of two."""
     egocentric: bool = False
     """maze_cnn: see the maze from the agent, a (2H-1)x(2W-1) wall/target window centred on it."""
+    vin_iterations: int = 40
+    """maze_vin: value-iteration steps (at least the longest shortest path in the maze)."""
+    vin_channels: int = 8
+    """maze_vin: Q channels per value-iteration step (the max over them is the value map)."""
 
 
 @dataclass
@@ -218,8 +222,8 @@ class Config:
 # Algorithms and their settings section. Adding one (SPO) means a dataclass,
 # a field on Config named after it, and an entry here.
 ALGORITHM_SECTIONS = {"ppo": "ppo", "spo": "spo"}
-ARCHITECTURES = ("mlp", "maze_cnn", "binpack_attention")
-DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_cnn", "BinPack-v0": "binpack_attention"}
+ARCHITECTURES = ("mlp", "maze_cnn", "maze_vin", "binpack_attention")
+DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_vin", "BinPack-v0": "binpack_attention"}
 SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
 
 
@@ -552,7 +556,7 @@ def validate(config: Config) -> None:
         )
     if net.activation not in ("tanh", "relu"):
         raise ConfigError(f"activation: expected tanh or relu, got {net.activation!r}")
-    for name in ["num_layers", "num_heads", "key_size"]:
+    for name in ["num_layers", "num_heads", "key_size", "vin_iterations", "vin_channels"]:
         if getattr(net, name) < 1:
             raise ConfigError(f"{name}: must be >= 1, got {getattr(net, name)}")
     if any(h < 1 for h in net.hidden_sizes + net.conv_channels):

@@ -58,7 +58,7 @@ class TrainingEnvs:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Make every live env continue from the saved states. The engine refuses
         (ValueError) states of another task, configuration or env count."""
-        ids = self.pool.import_states(state["states"].numpy().tobytes())
+        ids = self.pool.import_states(state["states"].cpu().numpy().tobytes())
         try:
             if len(ids) != self.num_envs:
                 raise ValueError(f"saved state has {len(ids)} envs, this pool {self.num_envs}")

@@ -71,7 +71,7 @@ class SearchResult:
         if greedy:
             chosen = self.target.argmax(dim=1)
         else:
-            chosen = torch.multinomial(self.target, 1, generator=generator).squeeze(1)
+            chosen = torch.multinomial(self.target.cpu(), 1, generator=generator).squeeze(1)
         return chosen.to(torch.int64).cpu().numpy()
 
 
@@ -138,7 +138,7 @@ def smc_search(
     probs = legal_dirichlet_mix(
         probs.cpu(), legal.cpu(), config.dirichlet_alpha, config.dirichlet_fraction, generator
     )
-    root_actions = torch.multinomial(probs, n, replacement=True, generator=generator)  # [B, N]
+    root_actions = torch.multinomial(probs, n, replacement=True, generator=generator).to(device)
 
     t = time.perf_counter()
     roots = pool.snapshot(env_ids)

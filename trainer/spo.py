@@ -121,12 +121,10 @@ class ReplayBuffer:
         """``[length, num_sequences, ...]`` tensors (time first, like a rollout)."""
         if not self.can_sample(length):
             raise ValueError(f"replay holds {self.size} steps, fewer than {length}")
-        starts = torch.randint(
-            0, self.size - length + 1, (num_sequences,), generator=generator, device=self.device
-        )
-        envs = torch.randint(
-            0, self.num_envs, (num_sequences,), generator=generator, device=self.device
-        )
+        # Drawn on the CPU (the generator's device, as in the search), then moved.
+        starts = torch.randint(0, self.size - length + 1, (num_sequences,), generator=generator)
+        envs = torch.randint(0, self.num_envs, (num_sequences,), generator=generator)
+        starts, envs = starts.to(self.device), envs.to(self.device)
         oldest = self.pos if self.size == self.capacity else 0
         steps = torch.arange(length, device=self.device)
         times = (oldest + starts[None, :] + steps[:, None]) % self.capacity  # [L, S]
@@ -277,7 +275,8 @@ class SPO:
         self.dual_optimizer = Adam(
             [self.log_temperature, self.log_alpha], lr=spo.dual_learning_rate, eps=spo.spo_adam_eps
         )
-        self.generator = torch.Generator(device).manual_seed(config.seed)
+        # A CPU generator: the search samples on the CPU whatever the model's device.
+        self.generator = torch.Generator().manual_seed(config.seed)
         capacity = max(spo.replay_size // config.num_envs, spo.sample_sequence_length)
         self.replay = ReplayBuffer(envs.spec, capacity, config.num_envs, spo.num_particles, device)
         self.search = search_config(config, training=True)
