@@ -12,10 +12,10 @@
 //   a pool with another seed, which must face the same bandit). Its default is
 //   the arm PufferLib draws, np.random.seed(42); np.random.randint(0, num_arms):
 //   arm 2 of 4. numpy's legacy randint masks 32-bit MT19937 outputs to the
-//   smallest all-ones mask covering num_arms - 1 and rejects values above it;
-//   the first outputs of MT19937 seeded with 42 are below, and three of them
-//   decide for every num_arms up to 2^20 (tests/tasks/test_bandit.py checks
-//   against numpy).
+//   smallest all-ones mask covering num_arms - 1 and rejects values above it.
+//   PufferLibArm holds the first outputs of MT19937 seeded with 42; the first
+//   three already decide for every num_arms up to 2^20 (more than kMaxArms).
+//   tests/tasks/test_bandit.py compares the default with numpy's draw.
 //
 // Differences from PufferLib:
 // - PufferLib adds randn * reward_scale whenever reward_noise != 0 (the value of
