@@ -1,12 +1,15 @@
 // The task registry. Adding a task: write csrc/tasks/<name>.h, include it
-// here and add one Entry<...>() line. Nothing else changes: the pool, the
-// bindings, snapshots, `spec` and the Gymnasium adapter derive from the task.
+// here and add one Entry<...>() line (docs/adding-a-task.md). Nothing else
+// changes: the pool, the bindings, snapshots, `spec` and the Gymnasium adapter
+// derive from the task.
 #include "registry.h"
 
+#include "tasks/bandit.h"
 #include "tasks/binpack.h"
 #include "tasks/cartpole.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
+#include "tasks/squared.h"
 
 namespace pyenvpool {
 namespace {
@@ -14,7 +17,8 @@ namespace {
 template <class Task>
 TaskEntry Entry() {
   return {Task::kId, [](Kwargs& kwargs, const PoolOptions& o) -> std::unique_ptr<PoolBase> {
-            Task task(kwargs);  // reads (and checks) the kwargs first
+            Task task(kwargs);                // reads (and checks) the kwargs first
+            kwargs.CheckAllUsed(Task::kId);  // in case the task did not
             return std::make_unique<Pool<Task>>(std::move(task), kwargs.Resolved(), o.num_envs,
                                                 o.num_threads, o.seed, o.max_snapshots,
                                                 o.batch_size);
@@ -29,6 +33,8 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<BinPack>(),
       Entry<Maze>(),
       Entry<Delay>(),
+      Entry<Bandit>(),
+      Entry<Squared>(),
   };
   return tasks;
 }

@@ -9,7 +9,9 @@ over-represented. Episodes are recorded in a fixed order (by step, then env),
 so results are deterministic for a deterministic policy.
 
 Tasks add their own summary numbers: BinPack-v0's return is the final volume
-utilisation, Maze-v0's is 1 exactly when the target was reached.
+utilisation, Maze-v0's is 1 exactly when the target was reached, and
+Squared-v0 reports PufferLib's ``score`` (the fraction of targets hit), read
+from each episode's last observation.
 """
 
 from __future__ import annotations
@@ -32,6 +34,25 @@ TASK_METRICS: dict[str, Callable[[np.ndarray], dict[str, float]]] = {
 }
 
 
+def task_config(pool: pyenvpool.EnvPool) -> dict[str, str]:
+    """The pool's resolved task parameters, ``pool.config`` ("key=value;...") as a dict."""
+    return dict(item.split("=", 1) for item in pool.config.split(";") if item)
+
+
+def squared_score(pool: pyenvpool.EnvPool, final_obs: dict[str, np.ndarray]) -> np.ndarray:
+    """Squared-v0: the fraction of targets hit; targets left are the +1 cells at the end."""
+    num_targets = int(task_config(pool)["num_targets"])
+    left = (final_obs["grid"] == 1).sum(axis=(1, 2))
+    return 1.0 - left / num_targets
+
+
+# Per-episode scores read from the last observation of each finished episode
+# (PufferLib's info["score"]): (pool, final_obs rows) -> one score per episode.
+EPISODE_SCORES: dict[str, Callable[[Any, dict[str, np.ndarray]], np.ndarray]] = {
+    "Squared-v0": squared_score,
+}
+
+
 def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
     """Act with the most likely legal action of ``agent``'s policy."""
 
@@ -44,8 +65,10 @@ def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
     return act
 
 
-def summarize(task: str, returns: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
-    """The evaluator's numbers for finished episodes' returns and lengths."""
+def summarize(
+    task: str, returns: np.ndarray, lengths: np.ndarray, scores: np.ndarray | None = None
+) -> dict[str, float]:
+    """The evaluator's numbers for finished episodes' returns, lengths and scores."""
     if returns.size == 0:
         return {"episodes": 0}
     out = {
@@ -60,6 +83,8 @@ def summarize(task: str, returns: np.ndarray, lengths: np.ndarray) -> dict[str, 
     }
     if task in TASK_METRICS:
         out.update(TASK_METRICS[task](returns))
+    if scores is not None:
+        out["score"] = float(scores.mean())
     return out
 
 
@@ -91,6 +116,8 @@ class Evaluator:
         counted = np.zeros(num_envs, np.int64)
         returns: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        score_fn = EPISODE_SCORES.get(self.task)
         obs, _ = self.pool.reset(seed=self.seed)
         for _ in range(max_steps):
             if (counted >= quota).all():
@@ -101,11 +128,15 @@ class Evaluator:
                 rows = np.flatnonzero(done & (counted < quota))
                 returns.append(info["episode_return"][rows].astype(np.float64))
                 lengths.append(info["episode_length"][rows].astype(np.int64))
+                if score_fn is not None:
+                    final = {name: view[rows] for name, view in info["final_obs"].items()}
+                    scores.append(np.asarray(score_fn(self.pool, final), np.float64))
                 counted[done] += 1
         result = summarize(
             self.task,
             np.concatenate(returns) if returns else np.zeros(0),
             np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+            np.concatenate(scores) if scores else None,
         )
         result["duration"] = time.perf_counter() - start
         return result

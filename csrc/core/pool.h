@@ -37,16 +37,10 @@
 #include "core/snapshot_store.h"
 #include "core/state_codec.h"
 #include "core/spec.h"
+#include "core/task.h"
 #include "core/thread_pool.h"
 
 namespace pyenvpool {
-
-// What a task's Step returns.
-struct StepResult {
-  float reward = 0.0f;
-  bool terminated = false;
-  bool truncated = false;
-};
 
 // Instance arrays for reset(instances=...): one pointer per instance field,
 // k rows each, dtype and shape already checked against the task's spec.
@@ -162,16 +156,6 @@ class PoolBase {
   std::unique_ptr<AsyncRunner> async_;  // declared last: stopped before the rest goes
 };
 
-// Tasks may define `std::string CheckState(const State&) const`, returning a
-// message for a state their Step could not handle; imported states are checked
-// with it (a task whose every bit pattern is a valid state needs none).
-template <class Task, class = void>
-struct HasStateCheck : std::false_type {};
-template <class Task>
-struct HasStateCheck<Task, std::void_t<decltype(std::declval<const Task&>().CheckState(
-                               std::declval<const typename Task::State&>()))>>
-    : std::true_type {};
-
 template <class Task>
 class Pool final : public PoolBase {
  public:
@@ -195,7 +179,7 @@ class Pool final : public PoolBase {
     // Zero every byte, padding included, so exported states are deterministic.
     std::memset(static_cast<void*>(slots_.data()), 0, sizeof(Slot) * slots_.size());
     const Targets& out = live_targets_;
-    threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         slots_[i].state.rng.Seed(seed, static_cast<uint64_t>(i));
         task_.Reset(slots_[i].state);
@@ -215,7 +199,7 @@ class Pool final : public PoolBase {
   }
 
   void Step(const int32_t* actions, const Targets& out) override {
-    threads_.ParallelFor(num_envs_, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) StepLive(i, actions[i], out);
     });
   }
@@ -231,8 +215,8 @@ class Pool final : public PoolBase {
         loaded[j] = slots_[env_ids[j]].state;
         if (seeds != nullptr) loaded[j].rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
         try {
-          task_.LoadInstance(loaded[j], InstanceRow{instances->fields.data(),
-                                                    instances->row_bytes.data(), j});
+          LoadTaskInstance(task_, loaded[j],
+                           InstanceRow{instances->fields.data(), instances->row_bytes.data(), j});
         } catch (const ValueError& e) {
           throw ValueError("instances row " + std::to_string(j) + ": " + e.what());
         }
@@ -244,7 +228,7 @@ class Pool final : public PoolBase {
       }
       return;
     }
-    threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(k, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         Slot& s = slots_[env_ids[j]];
         if (seeds != nullptr) s.state.rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
@@ -291,7 +275,7 @@ class Pool final : public PoolBase {
     store_.Take(k, slot_scratch_.data());
     // No allocation past this point: record references stay valid.
     Targets out = sim_.targets();
-    threads_.ParallelFor(k, Task::kMinChunk, [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(k, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         new_ids[j] = store_.Activate(slot_scratch_[j]);
         const auto& src = store_.Get(ids[j]);
@@ -339,7 +323,9 @@ class Pool final : public PoolBase {
   int64_t snapshot_bytes() const override { return store_.bytes_in_use(); }
   int64_t state_bytes() const override { return store_.record_bytes(); }
 
-  std::string Render(int64_t env_id) const override { return task_.Render(slots_[env_id].state); }
+  std::string Render(int64_t env_id) const override {
+    return RenderTaskState(task_, slots_[env_id].state);
+  }
 
   std::string ExportStates(const int64_t* ids, int64_t k) const override {
     StateCodec codec(task_id_, config_, sizeof(Record));

@@ -2,9 +2,10 @@
 //
 // An input is read as a little program:
 //   - a seed for the env's RNG;
-//   - a flag: random reset, or an instance whose fields are carved from the
-//     input (bool fields normalised to 0/1, everything else raw bytes, so
-//     values are arbitrary, NaN and huge ones included);
+//   - for tasks with instance fields, a flag: random reset, or an instance
+//     whose fields are carved from the input (bool fields normalised to 0/1,
+//     everything else raw bytes, so values are arbitrary, NaN and huge ones
+//     included);
 //   - a stream of actions, each an arbitrary int32 reduced into the action
 //     range (the bindings reject out-of-range actions before the engine).
 // Each step must keep the task's invariants: the reward is finite, the
@@ -107,7 +108,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
   typename Task::State state;
   state.rng.Seed(in.Take<uint64_t>(), in.Take<uint8_t>());
   task.Reset(state);
-  if (in.Take<uint8_t>() & 1) {
+  if (!spec.instance_fields.empty() && (in.Take<uint8_t>() & 1)) {
     std::vector<std::vector<uint8_t>> fields;
     std::vector<const uint8_t*> pointers;
     std::vector<int64_t> row_bytes;
@@ -121,7 +122,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
       row_bytes.push_back(f.RowBytes());
     }
     try {
-      task.LoadInstance(state, InstanceRow{pointers.data(), row_bytes.data(), 0});
+      LoadTaskInstance(task, state, InstanceRow{pointers.data(), row_bytes.data(), 0});
     } catch (const ValueError&) {
       return 0;  // rejected with a message: exactly what bad instances should get
     }
@@ -129,7 +130,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
   Rows obs(spec.obs_fields), copy_obs(spec.obs_fields);
   task.WriteObs(state, obs.Row());
   CheckObs(obs, spec.obs_fields, check_bounds);
-  (void)task.Render(state);
+  (void)RenderTaskState(task, state);
   for (int steps = 0; !in.empty() && steps < 4096; ++steps) {
     const int32_t action = static_cast<int32_t>(in.Take<uint32_t>() % spec.num_actions);
     typename Task::State copy = state;  // what a snapshot stores
@@ -148,7 +149,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
       CheckObs(obs, spec.obs_fields, check_bounds);
     }
   }
-  (void)task.Render(state);
+  (void)RenderTaskState(task, state);
   return 0;
 }
 

@@ -56,3 +56,20 @@ def test_render_final_states_shows_where_episodes_ended():
     assert all("step=" in p for p in pictures)
     assert evaluator.pool.snapshot_count == 0  # every snapshot was released
     evaluator.close()
+
+
+def test_squared_reports_pufferlibs_score():
+    """Squared-v0's score (fraction of targets hit) is read from the final grid."""
+    evaluator = Evaluator("Squared-v0", 4, seed=2, task_kwargs={"distance_to_target": 1})
+
+    def oracle(obs):  # d = 1: step onto any target left around the centre
+        grid = obs["grid"]
+        moves = [(0, -1), (0, 1), (-1, 0), (1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1)]
+        hits = np.stack([grid[:, 1 + dr, 1 + dc] == 1 for dr, dc in moves], axis=1)
+        return hits.argmax(axis=1)
+
+    best = evaluator.run(oracle, 8)
+    assert best["score"] == 1.0 and best["mean_return"] == 4.0
+    stay_west = evaluator.run(lambda obs: np.zeros(4, np.int64), 8)  # hits at most one
+    assert stay_west["score"] <= 0.25 and stay_west["episodes"] == 8
+    evaluator.close()
