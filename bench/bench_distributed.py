@@ -91,7 +91,8 @@ def run_one(args: argparse.Namespace, nproc: int, mode: str, seed: int, root: Pa
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     command_s = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        tail = f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        raise SystemExit(f"{' '.join(command)} failed:\n{tail}")
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     trainer = [e for e in events if e["category"] == "TRAINER"]
     evaluations = [e for e in events if e["category"] == "EVALUATOR"]
