@@ -11,7 +11,9 @@
 Under torchrun (``WORLD_SIZE`` > 1) every rank runs this command; rank 0
 resolves the config, reads and writes the run directory and prints, and
 hands the other ranks what they need (``trainer.distributed``). Paths are
-then checked by rank 0 only, so other nodes need not see them.
+then checked by rank 0 only, so other nodes need not see them. When torchrun
+restarts the job after a failure (``--max-restarts``), a run given with
+``--run-dir`` resumes from its latest checkpoint.
 
 Every config field is a kebab-case flag whose help is the field's docstring
 (``trainer.config``). Flags given explicitly override ``--config``, which
@@ -42,8 +44,10 @@ from trainer.config import (
     resolve,
 )
 
-# Started by torchrun as one of several ranks (decided without importing torch).
+# Started by torchrun as one of several ranks (decided without importing torch),
+# and restarted by it after a failure (torchrun --max-restarts).
 LAUNCHED = int(os.environ.get("WORLD_SIZE", "1")) > 1
+RESTARTED = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 EVALUATE_FLAGS = {
     "eval_episodes",
     "eval_num_envs",
@@ -102,7 +106,7 @@ def _run_dir(runs_root: str, config: Config) -> Path:
     return path
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: dict[str, Any], world_size: int = 1) -> None:
     last = summary["last_eval"]
     lines = [
         f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, "
@@ -120,7 +124,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     lines.append(f"run directory: {summary['run_dir']}")
     if summary["stop_reason"] in ("interrupted", "paused"):
-        lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
+        if world_size > 1:
+            lines.append(
+                f"continue with: torchrun [launch options] -m trainer.cli --resume "
+                f"{summary['run_dir']} (with this or another number of ranks)"
+            )
+        else:
+            lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
     click.echo("\n".join(lines))
 
 
@@ -301,9 +311,16 @@ def _command(
             )
         else:
 
-            def plan() -> tuple[Any, Path | None, Any]:
-                """(config, run directory, fork source), or (YAML text, None, None)
-                for --print-config."""
+            def plan() -> tuple[str, Any, Path | None, Any]:
+                """What to do: ("print", YAML text, None, None) for --print-config,
+                ("resume", None, run directory, None) when torchrun restarted a
+                run that has a checkpoint, else ("train", config, run directory,
+                fork source)."""
+                if RESTARTED and run_dir and not print_config:
+                    from trainer import checkpoint
+
+                    if checkpoint.pointer(Path(run_dir) / "checkpoints", "latest") is not None:
+                        return "resume", None, Path(run_dir), None
                 source = None
                 if fork:
                     from trainer import checkpoint
@@ -315,7 +332,7 @@ def _command(
                 else:
                     config = resolve(flags=flags, config_file=config_file)
                 if print_config:
-                    return dump(config), None, None
+                    return "print", dump(config), None, None
                 import pyenvpool
 
                 if config.task not in pyenvpool.list_tasks():
@@ -324,15 +341,18 @@ def _command(
                         f"known: {', '.join(pyenvpool.list_tasks())}"
                     )
                 path = Path(run_dir) if run_dir else _run_dir(runs_root, config)
-                return config, path, source
+                return "train", config, path, source
 
-            config, path, source = on_main(plan)
-            if path is None:
+            action, config, path, source = on_main(plan)
+            if action == "print":
                 echo(config, nl=False)
                 return
             from trainer.train import Trainer
 
-            if source is not None:
+            if action == "resume":
+                echo(f"torchrun restarted the job: resuming {path} from its latest checkpoint")
+                trainer = Trainer.resume(path, progress=progress, world=world)
+            elif source is not None:
                 trainer = Trainer.fork(source, config, path, progress=progress, world=world)
             else:
                 trainer = Trainer.new(config, path, progress=progress, world=world)
@@ -342,7 +362,7 @@ def _command(
         finally:
             trainer.close()
         if main_rank:
-            _print_summary(summary)
+            _print_summary(summary, 1 if world is None else world.size)
         if summary["stop_reason"] == "interrupted":
             sys.exit(130)
     except ConfigError as e:

@@ -232,7 +232,14 @@ class World:
         backend = "cpu:gloo,cuda:nccl" if choice == "nccl" else "gloo"
         timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT_VARIABLE, "1800")))
         try:
-            dist.init_process_group(backend, timeout=timeout)
+            # torchrun's store outlives a restart (--max-restarts) and still
+            # holds the dead attempt's addresses: each attempt keys its own.
+            store, _, _ = next(dist.rendezvous("env://", timeout=timeout))
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            store = dist.PrefixStore(f"pyenvpool/attempt-{attempt}", store)
+            dist.init_process_group(
+                backend, store=store, rank=rank, world_size=size, timeout=timeout
+            )
         except RuntimeError as e:
             raise DistributedError(f"rank {rank}: cannot join the process group: {e}") from None
         return cls(rank, size, local_rank, local_size, backend)
