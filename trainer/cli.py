@@ -440,7 +440,10 @@ def _build_command() -> click.Command:
             "Train an agent on a pyenvpool task with PPO (default) or SPO (--algo spo).\n\n"
             "Config precedence: built-in defaults < the task's embedded YAML < --config FILE "
             "< flags. "
-            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}."
+            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}.\n\n"
+            "Data-parallel on several processes or machines: start it under torchrun, e.g. "
+            "torchrun --standalone --nproc-per-node 2 -m trainer.cli --task CartPole-v1 "
+            "(docs/distributed.md)."
         ),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )

@@ -42,6 +42,7 @@ def environment() -> dict[str, str]:
     return dict(
         os.environ,
         OMP_NUM_THREADS="1",
+        GLOO_SOCKET_IFNAME="lo",  # the ranks talk over loopback, whatever the host name
         PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")]),
     )
 
