@@ -499,7 +499,7 @@ class Trainer:
             low, high = sorted((saved, self.world.size))
             ranks = f"rank {low}" if high - low == 1 else f"ranks {low}-{high - 1}"
             change = (
-                f"{ranks} start with fresh envs and samplers"
+                f"{ranks} start{'s' if high - low == 1 else ''} with fresh envs and samplers"
                 if saved < self.world.size
                 else f"the envs of {ranks} are dropped"
             )

@@ -224,6 +224,34 @@ def test_resume_with_another_world_size_keeps_model_and_counters(two_rank_runs, 
     assert state["envs"]["env_steps"] == 256 + 2 * 128  # rank 0's envs continued
 
 
+def test_spo_resumed_on_more_ranks_gives_the_new_rank_fresh_envs_and_replay(tmp_path):
+    spo = [
+        "--task", "Maze-v0", "--algo", "spo", "--num-envs", "4", "--num-steps", "8",
+        "--total-steps", "64", "--eval-interval", "0", "--eval-episodes", "4",
+        "--eval-num-envs", "4", "--no-eval-search", "--checkpoint-interval", "0",
+        "--no-tensorboard", "--no-plot", "--env-threads", "1", "--conv-channels", "4,4",
+        "--hidden-sizes", "16", "--num-particles", "4", "--search-depth", "2",
+        "--resample-period", "2", "--replay-size", "64", "--sample-sequences", "4",
+        "--sample-sequence-length", "4", "--gradient-steps", "2",
+        "--task-kwargs", "{time_limit: 12}", "--no-progress", "--run-dir", "runs/spo",
+    ]  # fmt: skip
+    launch(*spo, cwd=tmp_path, nproc=1)  # 2 updates of 32 steps in one process
+    out = launch("--resume", "runs/spo", "--total-steps", "192", cwd=tmp_path)
+    assert "checkpoint of 1 rank(s) with 2" in out.stdout and "rank 1 starts" in out.stdout
+    run = tmp_path / "runs" / "spo"
+    trainer_events = [e for e in events(run) if e["category"] == "TRAINER"]
+    assert [e["env_steps"] for e in trainer_events] == [32, 64, 128, 192]
+    assert all(e["gradient_steps"] == 2 for e in trainer_events)
+    meta = json.loads((run / "checkpoints" / "latest" / "metadata.json").read_text())
+    assert [r["env_steps"] for r in meta["ranks"]] == [128, 64]
+    assert len({r["parameter_sha256"] for r in meta["ranks"]}) == 1
+    state = load(run / "checkpoints" / "latest")["state"]
+    replays = [state["algorithm"]["replay"], state["ranks"][0]["algorithm"]["replay"]]
+    assert [r["size"] for r in replays] == [16, 16]  # rank 1 filled its own, from empty
+    assert not torch.equal(replays[0]["tensors"]["actions"], replays[1]["tensors"]["actions"])
+    assert state["ranks"][0]["envs"]["seed"] == rank_seed(1, 1, generation=2)
+
+
 def _rank_pid(agent: int, rank: int) -> int | None:
     """The pid of torchrun worker ``rank`` among the children of ``agent``."""
     for proc in Path("/proc").iterdir():
