@@ -180,6 +180,20 @@ def split_rank_states(
     return out
 
 
+def choose_backend(local_size: int) -> str:
+    """The process-group backend for ``local_size`` ranks on this machine:
+    ``cpu:gloo,cuda:nccl`` when each has a GPU of its own (NCCL refuses two
+    ranks on one GPU), else ``gloo`` (which also all-reduces CUDA tensors).
+    ``PYENVPOOL_DIST_BACKEND=gloo|nccl`` decides for CUDA tensors instead."""
+    choice = os.environ.get(BACKEND_VARIABLE, "").strip().lower()
+    if choice not in ("", "gloo", "nccl"):
+        raise DistributedError(f"{BACKEND_VARIABLE}={choice!r}: expected gloo or nccl")
+    if not choice:
+        own_gpu = torch.cuda.is_available() and torch.cuda.device_count() >= local_size
+        choice = "nccl" if own_gpu and dist.is_nccl_available() else "gloo"
+    return "cpu:gloo,cuda:nccl" if choice == "nccl" else "gloo"
+
+
 # ------------------------------------------------------------------ world
 class World:
     """This process's place among the ranks, and the collectives the trainer uses.
@@ -212,24 +226,15 @@ class World:
         """Join the process group of a torchrun launch (``WORLD_SIZE`` > 1);
         otherwise the one-process world.
 
-        The backend is gloo for CPU tensors and, when every local rank has a
-        GPU of its own, NCCL for CUDA tensors (``cpu:gloo,cuda:nccl``). Ranks
-        that share a GPU use gloo for CUDA tensors too, because NCCL refuses
-        two ranks on one device. ``PYENVPOOL_DIST_BACKEND=gloo|nccl`` forces
-        the choice for CUDA tensors."""
+        The backend is ``choose_backend``'s: gloo for CPU tensors, and NCCL
+        for CUDA tensors when every local rank has a GPU of its own."""
         size = int(os.environ.get("WORLD_SIZE", "1"))
         if size <= 1:
             return cls()
         rank = int(os.environ["RANK"])
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         local_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(size)))
-        choice = os.environ.get(BACKEND_VARIABLE, "").strip().lower()
-        if choice not in ("", "gloo", "nccl"):
-            raise DistributedError(f"{BACKEND_VARIABLE}={choice!r}: expected gloo or nccl")
-        if not choice:
-            own_gpu = torch.cuda.is_available() and torch.cuda.device_count() >= local_size
-            choice = "nccl" if own_gpu and dist.is_nccl_available() else "gloo"
-        backend = "cpu:gloo,cuda:nccl" if choice == "nccl" else "gloo"
+        backend = choose_backend(local_size)
         timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT_VARIABLE, "1800")))
         try:
             # torchrun's store outlives a restart (--max-restarts) and still
@@ -256,10 +261,10 @@ class World:
     def device(self, device: torch.device) -> torch.device:
         """A rank's device: ``cuda`` without an index means this rank's GPU
         (local rank modulo the GPUs; ranks share GPUs when there are fewer)."""
-        if self.size > 1 and device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", self.local_rank % torch.cuda.device_count())
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
+        if self.size > 1 and device.type == "cuda":
+            if device.index is None:
+                device = torch.device("cuda", self.local_rank % torch.cuda.device_count())
+            torch.cuda.set_device(device)  # NCCL works on the current device
         return device
 
     def env_threads(self, configured: int) -> int | None:

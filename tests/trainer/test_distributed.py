@@ -22,7 +22,15 @@ import pytest
 import torch
 
 from trainer import checkpoint
-from trainer.distributed import mean_metrics, merge_rank_states, rank_seed, split_rank_states
+from trainer.distributed import (
+    DistributedError,
+    World,
+    choose_backend,
+    mean_metrics,
+    merge_rank_states,
+    rank_seed,
+    split_rank_states,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The checkout goes on the child's path only when it holds a development
@@ -145,6 +153,32 @@ def test_trainer_metrics_are_averaged_over_ranks():
         [{"loss": 1.0, "lr": 0.5, "epochs": 4}, {"loss": 2.0, "lr": 0.5, "epochs": 4}]
     )
     assert merged == {"loss": 1.5, "lr": 0.5, "epochs": 4}
+
+
+def test_backend_and_device_follow_the_gpus(monkeypatch):
+    monkeypatch.delenv("PYENVPOOL_DIST_BACKEND", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_backend(2) == "gloo"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.distributed, "is_nccl_available", lambda: True)
+    assert choose_backend(2) == "cpu:gloo,cuda:nccl"  # a GPU per rank
+    assert choose_backend(4) == "gloo"  # ranks share GPUs: NCCL would refuse
+    monkeypatch.setenv("PYENVPOOL_DIST_BACKEND", "nccl")
+    assert choose_backend(4) == "cpu:gloo,cuda:nccl"
+    monkeypatch.setenv("PYENVPOOL_DIST_BACKEND", "mpi")
+    with pytest.raises(DistributedError, match="expected gloo or nccl"):
+        choose_backend(2)
+    selected = []
+    monkeypatch.setattr(torch.cuda, "set_device", selected.append)
+    world = World(rank=3, size=4, local_rank=3, local_size=4)
+    assert world.device(torch.device("cuda")) == torch.device("cuda", 1)  # 3 % 2 GPUs
+    assert world.device(torch.device("cuda", 0)) == torch.device("cuda", 0)
+    assert world.device(torch.device("cpu")) == torch.device("cpu")
+    assert selected == [torch.device("cuda", 1), torch.device("cuda", 0)]
+    assert World().device(torch.device("cuda")) == torch.device("cuda")  # one process: as is
+    assert World(size=2, local_size=2).env_threads(0) >= 1
+    assert World(size=2, local_size=2).env_threads(3) == 3 and World().env_threads(0) is None
 
 
 # ---------------------------------------------------------------- torchrun
