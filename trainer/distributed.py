@@ -93,11 +93,6 @@ class RemoteError(Exception):
         self.error = error
 
 
-def launched() -> bool:
-    """True in a process that torchrun started as one of several ranks."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
 def rank_seed(seed: int, rank: int, generation: int = 0) -> int:
     """The seed of rank ``rank``'s training envs and sampler (see the module
     docstring). ``generation`` > 0 (the update a resume with another world
