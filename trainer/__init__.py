@@ -13,6 +13,7 @@ flows through them:
 * ``evaluate``      -- separate evaluation pool with per-env quotas;
 * ``checkpoint``    -- atomic checkpoints, pointers, retention;
 * ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
+* ``distributed``   -- torchrun ranks: collectives, seeds, per-rank checkpoint state;
 * ``train``         -- the loop that ties them together;
 * ``cli``           -- the click command.
 

@@ -10,7 +10,11 @@ Layout inside a run directory::
 A step directory is written under a temporary name and renamed into place, so
 a reader never sees a half-written checkpoint; the pointers are replaced
 atomically too. ``prune`` deletes only this run's oldest ``step_*``
-directories, never the newest one (``latest``) or the one ``best`` points to. Files are read
+directories, never the newest one (``latest``) or the one ``best`` points to,
+and renames each away before deleting it, so a process killed while pruning
+leaves no partial ``step_*`` directory either. One process writes a run's
+checkpoints (rank 0 under torchrun), so the temporary ``.tmp-*`` / ``.old-*``
+entries that a killed writer left behind are removed by the next ``save``. Files are read
 back with ``torch.load(weights_only=True)``: tensors and plain data only,
 never arbitrary pickled objects. ``check_compatible`` refuses a checkpoint
 from another task or another architecture with a message that says which.
@@ -51,6 +55,7 @@ def save(folder: Path, env_steps: int, payload: dict[str, Any], metadata: dict[s
     """Write ``payload`` (``model``, ``optimizer``, ``state``) and ``metadata``
     to ``folder/step_<env_steps>`` atomically; point ``latest`` at it."""
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     final = folder / step_name(env_steps)
     tmp = folder / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -74,6 +79,17 @@ def save(folder: Path, env_steps: int, payload: dict[str, Any], metadata: dict[s
         raise
     set_pointer(folder, "latest", final)
     return final
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Delete what a writer killed mid-save or mid-prune left: ``.tmp-*`` and
+    ``.old-*`` entries (never visible as checkpoints)."""
+    for entry in folder.iterdir():
+        if entry.name.startswith((".tmp-", ".old-")):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def set_pointer(folder: Path, name: str, target: Path) -> None:
@@ -113,7 +129,9 @@ def prune(folder: Path, keep: int) -> list[Path]:
     candidates = [p for p in step_dirs(folder) if p.resolve() != best]
     doomed = candidates[: max(len(candidates) - keep, 0)]
     for path in doomed:
-        shutil.rmtree(path)
+        old = folder / f".old-{path.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(path, old)  # gone at once; the files go after
+        shutil.rmtree(old)
     return doomed
 
 

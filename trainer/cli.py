@@ -6,6 +6,14 @@
     pyenvpool-train --fork runs/<run>/checkpoints/best --learning-rate 1e-4
     pyenvpool-train --evaluate runs/<run>/checkpoints/best --eval-episodes 1000 --render 3
     pyenvpool-train --task BinPack-v0 --algo spo            # SPO (embedded <task>.spo.yaml)
+    torchrun --nproc-per-node 2 -m trainer.cli --task CartPole-v1   # data-parallel ranks
+
+Under torchrun (``WORLD_SIZE`` > 1) every rank runs this command; rank 0
+resolves the config, reads and writes the run directory and prints, and
+hands the other ranks what they need (``trainer.distributed``). Paths are
+then checked by rank 0 only, so other nodes need not see them. When torchrun
+restarts the job after a failure (``--max-restarts``), a run given with
+``--run-dir`` resumes from its latest checkpoint.
 
 Every config field is a kebab-case flag whose help is the field's docstring
 (``trainer.config``). Flags given explicitly override ``--config``, which
@@ -15,6 +23,7 @@ there is work to do, so ``--help`` and config errors are instant.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +44,10 @@ from trainer.config import (
     resolve,
 )
 
+# Started by torchrun as one of several ranks (decided without importing torch),
+# and restarted by it after a failure (torchrun --max-restarts).
+LAUNCHED = int(os.environ.get("WORLD_SIZE", "1")) > 1
+RESTARTED = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
 EVALUATE_FLAGS = {
     "eval_episodes",
     "eval_num_envs",
@@ -93,7 +106,7 @@ def _run_dir(runs_root: str, config: Config) -> Path:
     return path
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def _print_summary(summary: dict[str, Any], world_size: int = 1) -> None:
     last = summary["last_eval"]
     lines = [
         f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, "
@@ -111,7 +124,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
     lines.append(f"run directory: {summary['run_dir']}")
     if summary["stop_reason"] in ("interrupted", "paused"):
-        lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
+        if world_size > 1:
+            lines.append(
+                f"continue with: torchrun [launch options] -m trainer.cli --resume "
+                f"{summary['run_dir']} (with this or another number of ranks)"
+            )
+        else:
+            lines.append(f"continue with: pyenvpool-train --resume {summary['run_dir']}")
     click.echo("\n".join(lines))
 
 
@@ -202,6 +221,57 @@ def _main(
     ]
     if len(modes) > 1:
         raise click.UsageError(f"{' and '.join(modes)} cannot be combined")
+    world = None
+    if LAUNCHED:
+        if evaluate:
+            raise click.UsageError("--evaluate runs in one process: start it without torchrun")
+        from trainer.distributed import World
+
+        world = World.from_environment()
+    try:
+        _command(
+            world, config_file, resume, fork, evaluate, render, run_dir, runs_root, progress,
+            print_config, flags,
+        )  # fmt: skip
+    except Exception as e:
+        if world is None or world.is_main:
+            raise
+        # What rank 0 reports (its failures that every rank waits on, and the
+        # usage errors that every rank finds alike) the other ranks do not repeat.
+        from trainer.distributed import RemoteError
+
+        if isinstance(e, RemoteError):
+            raise click.exceptions.Exit(2 if isinstance(e.error, ConfigError) else 1) from None
+        if isinstance(e, (ConfigError, click.UsageError)):
+            raise click.exceptions.Exit(2) from None
+        raise
+    finally:
+        if world is not None:
+            world.close()
+
+
+def _command(
+    world: Any,
+    config_file: str | None,
+    resume: str | None,
+    fork: str | None,
+    evaluate: str | None,
+    render: int,
+    run_dir: str | None,
+    runs_root: str,
+    progress: bool | None,
+    print_config: bool,
+    flags: dict[str, Any],
+) -> None:
+    main_rank = world is None or world.is_main
+
+    def on_main(fn: Any) -> Any:  # run on rank 0, hand the result to every rank
+        return fn() if world is None else world.on_main(fn)
+
+    def echo(text: str, **kwargs: Any) -> None:
+        if main_rank:
+            click.echo(text, **kwargs)
+
     try:
         if evaluate:
             extra = sorted(set(flags) - EVALUATE_FLAGS)
@@ -234,43 +304,65 @@ def _main(
             from trainer.train import Trainer, load_run_config
 
             if print_config:
-                click.echo(dump(load_run_config(Path(resume))), nl=False)
+                echo(on_main(lambda: dump(load_run_config(Path(resume)))), nl=False)
                 return
-            trainer = Trainer.resume(Path(resume), flags.get("total_steps"), progress=progress)
+            trainer = Trainer.resume(
+                Path(resume), flags.get("total_steps"), progress=progress, world=world
+            )
         else:
-            source = None
-            if fork:
-                from trainer import checkpoint
 
-                source = checkpoint.load(fork)
-                config = resolve(
-                    flags=flags, config_file=config_file, base=source["metadata"]["config"]
-                )
-            else:
-                config = resolve(flags=flags, config_file=config_file)
-            if print_config:
-                click.echo(dump(config), nl=False)
+            def plan() -> tuple[str, Any, Path | None, Any]:
+                """What to do: ("print", YAML text, None, None) for --print-config,
+                ("resume", None, run directory, None) when torchrun restarted a
+                run that has a checkpoint, else ("train", config, run directory,
+                fork source)."""
+                if RESTARTED and run_dir and not print_config:
+                    from trainer import checkpoint
+
+                    if checkpoint.pointer(Path(run_dir) / "checkpoints", "latest") is not None:
+                        return "resume", None, Path(run_dir), None
+                source = None
+                if fork:
+                    from trainer import checkpoint
+
+                    source = checkpoint.load(fork)
+                    config = resolve(
+                        flags=flags, config_file=config_file, base=source["metadata"]["config"]
+                    )
+                else:
+                    config = resolve(flags=flags, config_file=config_file)
+                if print_config:
+                    return "print", dump(config), None, None
+                import pyenvpool
+
+                if config.task not in pyenvpool.list_tasks():
+                    raise ConfigError(
+                        f"task: unknown task {config.task!r}; "
+                        f"known: {', '.join(pyenvpool.list_tasks())}"
+                    )
+                path = Path(run_dir) if run_dir else _run_dir(runs_root, config)
+                return "train", config, path, source
+
+            action, config, path, source = on_main(plan)
+            if action == "print":
+                echo(config, nl=False)
                 return
-            import pyenvpool
-
-            if config.task not in pyenvpool.list_tasks():
-                raise ConfigError(
-                    f"task: unknown task {config.task!r}; "
-                    f"known: {', '.join(pyenvpool.list_tasks())}"
-                )
             from trainer.train import Trainer
 
-            path = Path(run_dir) if run_dir else _run_dir(runs_root, config)
-            if source is not None:
-                trainer = Trainer.fork(source, config, path, progress=progress)
+            if action == "resume":
+                echo(f"torchrun restarted the job: resuming {path} from its latest checkpoint")
+                trainer = Trainer.resume(path, progress=progress, world=world)
+            elif source is not None:
+                trainer = Trainer.fork(source, config, path, progress=progress, world=world)
             else:
-                trainer = Trainer.new(config, path, progress=progress)
-        click.echo(f"run directory: {trainer.run_dir}")
+                trainer = Trainer.new(config, path, progress=progress, world=world)
+        echo(f"run directory: {trainer.run_dir}")
         try:
             summary = trainer.run()
         finally:
             trainer.close()
-        _print_summary(summary)
+        if main_rank:
+            _print_summary(summary, 1 if world is None else world.size)
         if summary["stop_reason"] == "interrupted":
             sys.exit(130)
     except ConfigError as e:
@@ -281,6 +373,8 @@ def _main(
 
         if isinstance(e, (CheckpointError, RunError)) or type(e).__module__.startswith("pyenvpool"):
             raise click.ClickException(str(e)) from None
+        if type(e).__name__ == "DistributedError":
+            raise click.ClickException(str(e)) from None
         raise
 
 
@@ -288,24 +382,24 @@ def _build_command() -> click.Command:
     params = [
         click.Option(
             ["--config", "config_file"],
-            type=click.Path(exists=True, dir_okay=False),
+            type=click.Path(exists=not LAUNCHED, dir_okay=False),
             help="YAML config file; overrides the task's embedded defaults.",
         ),
         click.Option(
             ["--resume"],
-            type=click.Path(exists=True, file_okay=False),
+            type=click.Path(exists=not LAUNCHED, file_okay=False),
             metavar="RUN_DIR",
             help="Continue a run exactly from its latest checkpoint (only the budget may change).",
         ),
         click.Option(
             ["--fork"],
-            type=click.Path(exists=True),
+            type=click.Path(exists=not LAUNCHED),
             metavar="CHECKPOINT",
             help="Start a new run from a checkpoint's weights and optimizer, with new settings.",
         ),
         click.Option(
             ["--evaluate"],
-            type=click.Path(exists=True),
+            type=click.Path(exists=not LAUNCHED),
             metavar="CHECKPOINT",
             help="Evaluate a checkpoint over --eval-episodes and print the results (greedy; "
             "SPO checkpoints search unless --no-eval-search).",
@@ -346,7 +440,10 @@ def _build_command() -> click.Command:
             "Train an agent on a pyenvpool task with PPO (default) or SPO (--algo spo).\n\n"
             "Config precedence: built-in defaults < the task's embedded YAML < --config FILE "
             "< flags. "
-            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}."
+            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}.\n\n"
+            "Data-parallel on several processes or machines: start it under torchrun, e.g. "
+            "torchrun --standalone --nproc-per-node 2 -m trainer.cli --task CartPole-v1 "
+            "(docs/distributed.md)."
         ),
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     )

@@ -7,7 +7,9 @@ a resumed run steps the same numbers, bit for bit, as the run that was saved.
 The engine's same-step auto-reset starts new episodes; nothing here does.
 
 ``step`` returns the engine's views (or, with ``out=``, the caller's arrays);
-``obs`` always holds every env's current observation.
+``obs`` always holds every env's current observation, and ``env_steps`` counts
+the env steps this pool has taken (saved too: under torchrun each rank's pool
+counts its own).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class TrainingEnvs:
         self.spec = self.pool.spec
         self.num_envs = num_envs
         self.seed = seed
+        self.env_steps = 0
         self.obs, _ = self.pool.reset()
 
     def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None):
@@ -44,6 +47,7 @@ class TrainingEnvs:
         (see ``EnvPool.step``) has the engine write into the caller's arrays."""
         result = self.pool.step(actions) if out is None else self.pool.step(actions, out=out)
         self.obs = result[0]
+        self.env_steps += self.num_envs
         return result
 
     # ------------------------------------------------------------ checkpoints
@@ -53,7 +57,11 @@ class TrainingEnvs:
             blob = self.pool.export_states(ids)
         finally:
             self.pool.release(ids)
-        return {"seed": self.seed, "states": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}
+        return {
+            "seed": self.seed,
+            "env_steps": self.env_steps,
+            "states": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Make every live env continue from the saved states. The engine refuses
@@ -66,6 +74,7 @@ class TrainingEnvs:
         finally:
             self.pool.release(ids)
         self.seed = int(state["seed"])
+        self.env_steps = int(state.get("env_steps", 0))
 
     def close(self) -> None:
         self.pool.close()

@@ -16,6 +16,13 @@ the advantage recursion, since the next row belongs to a new episode.
 Randomness (action sampling, minibatch order) comes from one seeded
 ``torch.Generator`` that checkpoints save, so a seeded CPU run is
 bit-reproducible and a resumed run continues the same stream.
+
+Under torchrun (``trainer.distributed``) each rank collects its own rollout
+and shuffles its own minibatches; ``world.average_gradients`` makes every
+optimiser step use the mean gradient over the ranks, the target-KL early stop
+decides on the mean KL, and the schedule counts the global batch
+(``world.size * num_envs * num_steps``). Advantages are normalised per rank's
+minibatch.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import torch
 from torch import nn
 
 from trainer.config import Config
+from trainer.distributed import World
 from trainer.distributions import MaskedCategorical
 from trainer.envs import TrainingEnvs
 from trainer.optim import Adam
@@ -70,17 +78,27 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 class PPO:
     """One run's PPO state: the optimiser, the rollout storage and the sampling RNG."""
 
+    # State that belongs to one rank's data stream (see trainer.distributed).
+    PER_RANK_STATE = ("generator",)
+
     def __init__(
-        self, config: Config, envs: TrainingEnvs, agent: nn.Module, device: torch.device
+        self,
+        config: Config,
+        envs: TrainingEnvs,
+        agent: nn.Module,
+        device: torch.device,
+        world: World | None = None,
     ) -> None:
         self.config, self.ppo = config, config.ppo
         self.envs, self.agent, self.device = envs, agent, device
+        self.world = world or World()
         self.has_mask = "action_mask" in envs.spec.fields
         self.storage = RolloutStorage(envs.spec, config.num_steps, config.num_envs, device)
-        self.batch_size = config.num_envs * config.num_steps
+        self.batch_size = config.num_envs * config.num_steps  # this rank's rollout
+        self.global_batch_size = self.batch_size * self.world.size
         self.optimizer = Adam(agent.parameters(), lr=self.ppo.learning_rate, eps=self.ppo.adam_eps)
         self.generator = torch.Generator(device).manual_seed(config.seed)
-        self.num_updates = math.ceil(config.total_steps / self.batch_size)
+        self.num_updates = math.ceil(config.total_steps / self.global_batch_size)
         # The linear decay runs from (anchor update, anchor lr) to 0 at num_updates.
         self.lr_anchor = (0, self.ppo.learning_rate)
 
@@ -88,7 +106,7 @@ class PPO:
     def set_total_steps(self, total_steps: int, update: int) -> None:
         """Change the step budget before ``update``: the linear decay then runs
         from the learning rate of the last update done to 0 at the new end."""
-        num_updates = math.ceil(total_steps / self.batch_size)
+        num_updates = math.ceil(total_steps / self.global_batch_size)
         if num_updates != self.num_updates:
             last = max(update - 1, 0)
             self.lr_anchor = (last, self.learning_rate(last) if update > 0 else self.lr_anchor[1])
@@ -192,8 +210,7 @@ class PPO:
             for first in range(0, self.batch_size, minibatch_size):
                 index = order[first : first + minibatch_size]
                 stats.append(self._minibatch_step(batch, index, max_norm))
-            approx_kl = stats[-1][3].item()
-            if ppo.target_kl is not None and approx_kl > ppo.target_kl:
+            if ppo.target_kl is not None and self.world.mean(stats[-1][3]).item() > ppo.target_kl:
                 break
         means = torch.stack(stats).mean(0).tolist()
         names = ["policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm"]
@@ -230,6 +247,7 @@ class PPO:
         loss = policy_loss - ppo.ent_coef * entropy + ppo.vf_coef * value_loss
         self.optimizer.zero_grad()
         loss.backward()
+        self.world.average_gradients(self.agent.parameters())
         grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), max_norm)
         self.optimizer.step()
         with torch.no_grad():

@@ -36,6 +36,12 @@ the duals, the target network and both optimisers, so a resumed CPU run is
 bit-identical to an uninterrupted one. Evaluations use their own generator
 (seeded from ``eval_seed``) and no root noise, so they touch no training state.
 
+Under torchrun (``trainer.distributed``) each rank searches, collects and
+replays on its own envs, replay buffer (``replay_size`` per rank) and
+generator; gradients of the network and of the duals are averaged over the
+ranks before clipping, gradient steps start once every rank's replay can be
+sampled, and the update count follows the global batch.
+
 A fork (``--fork``) carries the network, the target network, the duals and the
 optimisers, but not the replay: it starts with an empty buffer, and its first
 ``sample_sequence_length`` steps of every env only collect (the warm-up).
@@ -53,6 +59,7 @@ import torch
 from torch import nn
 
 from trainer.config import Config
+from trainer.distributed import World
 from trainer.envs import TrainingEnvs
 from trainer.mpo import clip_duals, dual_value, inverse_softplus, mpo_losses
 from trainer.optim import Adam
@@ -256,16 +263,26 @@ def search_policy(
 class SPO:
     """One run's SPO state: target network, duals, optimisers, replay, RNG."""
 
+    # State that belongs to one rank's data stream (see trainer.distributed).
+    PER_RANK_STATE = ("generator", "replay")
+
     def __init__(
-        self, config: Config, envs: TrainingEnvs, agent: nn.Module, device: torch.device
+        self,
+        config: Config,
+        envs: TrainingEnvs,
+        agent: nn.Module,
+        device: torch.device,
+        world: World | None = None,
     ) -> None:
         self.config, self.spo = config, config.spo
         self.envs, self.agent, self.device = envs, agent, device
+        self.world = world or World()
         spo = self.spo
         self.has_mask = "action_mask" in envs.spec.fields
         self.num_actions = int(envs.spec.num_actions)
-        self.batch_size = config.num_envs * config.num_steps
-        self.num_updates = math.ceil(config.total_steps / self.batch_size)
+        self.batch_size = config.num_envs * config.num_steps  # this rank's rollout
+        self.global_batch_size = self.batch_size * self.world.size
+        self.num_updates = math.ceil(config.total_steps / self.global_batch_size)
         self.target_agent = copy.deepcopy(agent).requires_grad_(False)
         self.log_temperature = nn.Parameter(
             torch.tensor(inverse_softplus(spo.init_temperature), device=device)
@@ -289,7 +306,7 @@ class SPO:
 
     def set_total_steps(self, total_steps: int, update: int) -> None:
         """SPO's learning rates are constant, so only the update count changes."""
-        self.num_updates = math.ceil(total_steps / self.batch_size)
+        self.num_updates = math.ceil(total_steps / self.global_batch_size)
 
     # ------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -409,6 +426,9 @@ class SPO:
         self.optimizer.zero_grad()
         self.dual_optimizer.zero_grad()
         loss.backward()
+        self.world.average_gradients(
+            [*self.agent.parameters(), self.log_temperature, self.log_alpha]
+        )
         max_norm = spo.spo_max_grad_norm if spo.spo_max_grad_norm > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), max_norm)
         nn.utils.clip_grad_norm_([self.log_temperature, self.log_alpha], max_norm)
@@ -441,7 +461,7 @@ class SPO:
 
     def update(self) -> dict[str, float]:
         spo = self.spo
-        if not self.replay.can_sample(spo.sample_sequence_length):
+        if not self.world.all(self.replay.can_sample(spo.sample_sequence_length)):
             return {"gradient_steps": 0, "replay_size": len(self.replay)}
         stats: dict[str, list[torch.Tensor]] = {}
         values, returns = [], []

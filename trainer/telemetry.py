@@ -16,6 +16,9 @@ steps/s), ``EVALUATOR`` (the evaluation protocol's numbers) or ``MISC``
 ``PLOT_INTERVAL`` seconds, since drawing costs a few tenths of a second) and
 when the run ends.
 
+Under torchrun only rank 0 has a ``Telemetry``; the other ranks log into a
+``NullTelemetry``, which writes nothing.
+
 On resume, ``metrics.jsonl`` is cut back to the checkpoint's step (events after
 it are replayed by the resumed run) and TensorBoard purges them likewise, so no
 event appears twice.
@@ -198,6 +201,31 @@ class Telemetry:
         self.file.close()
         if self.writer is not None:
             self.writer.close()
+
+
+class NullTelemetry:
+    """The sinks of a rank that is not rank 0: every event is dropped."""
+
+    def dashboard_due(self) -> bool:
+        return False
+
+    def log(self, category: str, env_steps: int, metrics: dict[str, Any], **kwargs: Any) -> None:
+        pass
+
+    def print(self, line: str) -> None:
+        pass
+
+    def progress(self, env_steps: int, steps_per_second: float) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def plot(self, force: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _want_progress(progress: bool | None) -> bool:

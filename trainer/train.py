@@ -15,6 +15,12 @@ stopped (``max_updates``, Ctrl-C, SIGTERM) and resumed is bit-identical to one
 that never stopped. A resume may change only the step budget; the learning
 rate then decays from its current value over the new remainder.
 
+Under torchrun every rank runs this loop on its own envs and a ``World``
+(``trainer.distributed``) ties the ranks together: gradients are averaged,
+env steps count every rank, and rank 0 alone owns the run directory,
+evaluates and writes telemetry and checkpoints (with every rank's state).
+Without torchrun the world has one rank and nothing changes.
+
 Run directory::
 
     runs/<run>/config.yaml   the frozen, fully resolved config
@@ -40,14 +46,24 @@ import torch
 import pyenvpool
 from trainer import checkpoint
 from trainer.config import Config, apply, dump, finalize, load_yaml, to_dict
+from trainer.distributed import (
+    DistributedError,
+    World,
+    mean_metrics,
+    merge_rank_states,
+    parameter_digest,
+    rank_seed,
+    split_rank_states,
+    to_cpu,
+)
 from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
 from trainer.ppo import PPO
 from trainer.spo import SPO
-from trainer.telemetry import Telemetry
+from trainer.telemetry import NullTelemetry, Telemetry
 
-# An algorithm is built as ``cls(config, envs, agent, device)`` and provides:
+# An algorithm is built as ``cls(config, envs, agent, device, world)`` and provides:
 #   num_updates, set_total_steps(total_steps, update), iteration(update) -> dict
 #   (episode_returns, episode_lengths, the MISC timings, "trainer": TRAINER
 #   metrics), evaluation_policy(pool) -> obs -> actions (``pool`` is the
@@ -55,7 +71,10 @@ from trainer.telemetry import Telemetry
 #   extra_evaluation_policies(pool) -> {prefix: policy} (comparison evaluations
 #   logged as ``<prefix>_<metric>``), optimizer_state_dict() /
 #   load_optimizer_state_dict(), state_dict() / load_state_dict() (its RNG and
-#   schedule). The loop, evaluation, checkpoints and telemetry are shared.
+#   schedule), PER_RANK_STATE (the state_dict keys that belong to one rank's
+#   data stream) and a ``generator`` (its seeded sampler); it calls
+#   world.average_gradients after each backward pass and counts the global
+#   batch. The loop, evaluation, checkpoints and telemetry are shared.
 ALGORITHMS: dict[str, Callable[..., Any]] = {"ppo": PPO, "spo": SPO}
 ACTOR_WINDOW = 100  # training episodes the ACTOR statistics average over
 
@@ -104,20 +123,32 @@ class Trainer:
         resume_from: dict[str, Any] | None = None,
         fork_from: dict[str, Any] | None = None,
         progress: bool | None = None,
+        world: World | None = None,
     ) -> None:
         self.config, self.run_dir = config, run_dir
+        self.world = world = world or World()
         torch.set_num_threads(config.torch_threads)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
-        self.device = select_device(config.device)
+        self.device = world.device(select_device(config.device))
+        # This rank's envs and sampler: see trainer.distributed for the seeds. A
+        # rank that a resumed checkpoint has no state for starts a new stream.
+        fresh_rank = resume_from is not None and resume_from["state"]["envs"] is None
+        generation = resume_from["state"]["counters"]["update"] if fresh_rank else 0
+        self.rank_seed = rank_seed(config.seed, world.rank, generation)
+        self.env_threads = world.env_threads(config.env_threads)
         self.envs = TrainingEnvs(
-            config.task, config.num_envs, config.seed, config.task_kwargs, config.env_threads
+            config.task, config.num_envs, self.rank_seed, config.task_kwargs, self.env_threads
         )
         self.spec = self.envs.spec
         self.architecture = architecture_record(self.spec, config.network)
         self.agent = build_agent(self.spec, config.network).to(self.device)
-        self.algo = ALGORITHMS[config.algo](config, self.envs, self.agent, self.device)
-        self.batch_size = config.num_envs * config.num_steps
+        self.algo = ALGORITHMS[config.algo](config, self.envs, self.agent, self.device, world)
+        if self.rank_seed != config.seed:
+            torch.manual_seed(self.rank_seed)
+            np.random.seed(self.rank_seed % 2**32)
+            self.algo.generator.manual_seed(self.rank_seed)
+        self.batch_size = config.num_envs * config.num_steps * world.size  # env steps per update
         self.counters = Counters()
         self.recent_returns: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
         self.recent_lengths: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
@@ -133,59 +164,106 @@ class Trainer:
             self.agent.load_state_dict(fork_from["model"])
             self.algo.load_optimizer_state_dict(fork_from["optimizer"])
             self.forked_from = str(fork_from["path"])
-        self.algo.set_total_steps(config.total_steps, self.counters.update)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump(config))
-        self.telemetry = Telemetry(
-            run_dir,
-            total_steps=self.algo.num_updates * self.batch_size,
-            start_env_steps=self.counters.env_steps,
-            resume=resume_from is not None,
-            tensorboard=config.tensorboard,
-            progress=progress,
-            console_interval=config.console_interval,
-            title=f"{config.task} {config.algo}",
-            plot=config.plot,
-        )
+        if resume_from is None:
+            world.broadcast_parameters(self.agent)
+        # The updates left cover the steps left at this world size's batch (a
+        # resume may change the budget, or under torchrun the world size).
+        c = self.counters
+        remaining = -(-max(config.total_steps - c.env_steps, 0) // self.batch_size)
+        self.algo.set_total_steps((c.update + remaining) * self.batch_size, c.update)
+        self.telemetry: Telemetry | NullTelemetry = NullTelemetry()
+        if world.is_main:  # the run directory is rank 0's alone
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(dump(config))
+            self.telemetry = Telemetry(
+                run_dir,
+                total_steps=c.env_steps + (self.algo.num_updates - c.update) * self.batch_size,
+                start_env_steps=c.env_steps,
+                resume=resume_from is not None,
+                tensorboard=config.tensorboard,
+                progress=progress,
+                console_interval=config.console_interval,
+                title=f"{config.task} {config.algo}",
+                plot=config.plot,
+            )
+            warning = world.oversubscription(config.torch_threads, self.env_threads)
+            if warning:
+                self.telemetry.print(warning)
         self._session_start = time.monotonic()
         self._wall_offset = self.counters.wall_time
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def new(cls, config: Config, run_dir: Path, **kwargs: Any) -> Trainer:
-        if (run_dir / "config.yaml").exists():
-            raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir}")
-        return cls(config, run_dir, **kwargs)
+    def new(
+        cls, config: Config, run_dir: Path, *, world: World | None = None, **kwargs: Any
+    ) -> Trainer:
+        world = world or World()
+
+        def check() -> None:
+            if (run_dir / "config.yaml").exists():
+                raise RunError(
+                    f"{run_dir} already holds a run; continue it with --resume {run_dir}"
+                )
+
+        world.on_main(check)
+        return cls(config, run_dir, world=world, **kwargs)
 
     @classmethod
-    def resume(cls, run_dir: Path, total_steps: int | None = None, **kwargs: Any) -> Trainer:
-        config = load_run_config(run_dir)
-        if total_steps is not None:
-            config = finalize(apply(config, {"total_steps": total_steps}, "--total-steps"))
-        latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
-        if latest is None:
-            raise RunError(
-                f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
-            )
-        # A resume continues *this* run: its pointer may not lead elsewhere.
-        inside = (run_dir / "checkpoints").resolve()
-        if Path(latest).resolve().parent != inside:
-            raise RunError(
-                f"{run_dir}/checkpoints/latest points outside the run ({latest}); "
-                "refusing to resume"
-            )
-        return cls(
-            config,
-            run_dir,
-            resume_from=checkpoint.load(latest, select_device(config.device)),
-            **kwargs,
-        )
+    def resume(
+        cls,
+        run_dir: Path,
+        total_steps: int | None = None,
+        *,
+        world: World | None = None,
+        **kwargs: Any,
+    ) -> Trainer:
+        """Continue ``run_dir`` from its latest checkpoint. Rank 0 reads it and
+        hands each rank its part (``distributed.split_rank_states``)."""
+        world = world or World()
+
+        def read() -> list[tuple[Config, dict[str, Any]]]:
+            config = load_run_config(run_dir)
+            if total_steps is not None:
+                config = finalize(apply(config, {"total_steps": total_steps}, "--total-steps"))
+            latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
+            if latest is None:
+                raise RunError(
+                    f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
+                )
+            # A resume continues *this* run: its pointer may not lead elsewhere.
+            inside = (run_dir / "checkpoints").resolve()
+            if Path(latest).resolve().parent != inside:
+                raise RunError(
+                    f"{run_dir}/checkpoints/latest points outside the run ({latest}); "
+                    "refusing to resume"
+                )
+            device = select_device(config.device) if world.size == 1 else "cpu"
+            source = checkpoint.load(latest, device)
+            per_rank = ALGORITHMS[config.algo].PER_RANK_STATE
+            parts = split_rank_states(source["state"], world.size, per_rank)
+            return [(config, {**source, "state": part}) for part in parts]
+
+        config, source = world.on_main(read, scatter=True)
+        return cls(config, run_dir, resume_from=source, world=world, **kwargs)
 
     @classmethod
-    def fork(cls, source: dict[str, Any], config: Config, run_dir: Path, **kwargs: Any) -> Trainer:
-        if (run_dir / "config.yaml").exists():
-            raise RunError(f"{run_dir} already holds a run; fork into a new --run-dir")
-        return cls(config, run_dir, fork_from=source, **kwargs)
+    def fork(
+        cls,
+        source: dict[str, Any],
+        config: Config,
+        run_dir: Path,
+        *,
+        world: World | None = None,
+        **kwargs: Any,
+    ) -> Trainer:
+        world = world or World()
+
+        def check() -> None:
+            if (run_dir / "config.yaml").exists():
+                raise RunError(f"{run_dir} already holds a run; fork into a new --run-dir")
+
+        world.on_main(check)
+        return cls(config, run_dir, fork_from=source, world=world, **kwargs)
 
     # ---------------------------------------------------------------- loop
     @property
@@ -202,7 +280,7 @@ class Trainer:
         speed = 0.0
         with _stop_requests(self.telemetry.print) as stop_requested:
             while c.update < self.algo.num_updates:
-                if stop_requested():
+                if self.world.any(stop_requested()):  # every rank stops at the same update
                     stop_reason = "interrupted"
                     break
                 if max_updates is not None and done_updates >= max_updates:
@@ -258,7 +336,11 @@ class Trainer:
 
     def _log_iteration(self, it: dict[str, Any], elapsed: float) -> None:
         c = self.counters
-        returns, lengths = it["episode_returns"], it["episode_lengths"]
+        # Every rank's finished episodes and TRAINER metrics (one rank: its own).
+        ranks = self.world.all_gather((it["episode_returns"], it["episode_lengths"], it["trainer"]))
+        returns = np.concatenate([r[0] for r in ranks])
+        lengths = np.concatenate([r[1] for r in ranks])
+        trainer_metrics = mean_metrics([r[2] for r in ranks])
         c.total_episodes += int(returns.size)
         self.recent_returns.extend(returns.tolist())
         self.recent_lengths.extend(lengths.tolist())
@@ -281,7 +363,7 @@ class Trainer:
             "env_steps_per_second": self.batch_size / max(it["env_time"], 1e-9),
         }
         echo = self.telemetry.dashboard_due()
-        for category, metrics in (("TRAINER", it["trainer"]), ("ACTOR", actor), ("MISC", misc)):
+        for category, metrics in (("TRAINER", trainer_metrics), ("ACTOR", actor), ("MISC", misc)):
             self.telemetry.log(
                 category,
                 c.env_steps,
@@ -294,22 +376,9 @@ class Trainer:
 
     # ------------------------------------------------------------ evaluate
     def evaluate(self) -> dict[str, Any]:
-        """Run the evaluation protocol now; logs an EVALUATOR event and redraws the plot."""
-        config = self.config
-        if self.evaluator is None:
-            self.evaluator = Evaluator(
-                config.task,
-                min(config.eval_num_envs, config.eval_episodes),
-                config.eval_seed,
-                config.task_kwargs,
-                config.env_threads,
-            )
-        pool = self.evaluator.pool
-        result = self.evaluator.run(self.algo.evaluation_policy(pool), config.eval_episodes)
-        extras = getattr(self.algo, "extra_evaluation_policies", lambda pool: {})(pool)
-        for prefix, policy in extras.items():
-            extra = self.evaluator.run(policy, config.eval_episodes)
-            result.update({f"{prefix}_{k}": v for k, v in extra.items() if k != "episodes"})
+        """Run the evaluation protocol now; logs an EVALUATOR event and redraws the
+        plot. Rank 0 evaluates; every rank returns its result."""
+        result = self.world.on_main(self._evaluate)
         self.telemetry.log(
             "EVALUATOR",
             self.counters.env_steps,
@@ -321,17 +390,59 @@ class Trainer:
         self.telemetry.plot()
         return result
 
+    def _evaluate(self) -> dict[str, Any]:
+        config = self.config
+        if self.evaluator is None:
+            self.evaluator = Evaluator(
+                config.task,
+                min(config.eval_num_envs, config.eval_episodes),
+                config.eval_seed,
+                config.task_kwargs,
+                self.env_threads,
+            )
+        pool = self.evaluator.pool
+        result = self.evaluator.run(self.algo.evaluation_policy(pool), config.eval_episodes)
+        extras = getattr(self.algo, "extra_evaluation_policies", lambda pool: {})(pool)
+        for prefix, policy in extras.items():
+            extra = self.evaluator.run(policy, config.eval_episodes)
+            result.update({f"{prefix}_{k}": v for k, v in extra.items() if k != "episodes"})
+        return result
+
     # ---------------------------------------------------------- checkpoints
-    def save(self, evaluation: dict[str, Any] | None, best: bool = False) -> Path:
+    def save(self, evaluation: dict[str, Any] | None, best: bool = False) -> Path | None:
+        """Write a checkpoint (every rank takes part; rank 0 writes it and
+        returns its path, the others None)."""
         c = self.counters
         c.wall_time = self.wall_time
+        rank_state = {
+            "algorithm": self.algo.state_dict(),
+            "envs": self.envs.state_dict(),
+            "rng": _rng_state(),
+        }
+        if self.world.size == 1:
+            ranks = [(rank_state, {})]
+        else:
+            info = {
+                "rank": self.world.rank,
+                "env_steps": self.envs.env_steps,
+                "parameter_sha256": parameter_digest(self.agent),
+            }
+            ranks = self.world.gather((to_cpu(rank_state), info))
+        if ranks is None:  # not rank 0: its state went to rank 0
+            self.last_saved_step = c.env_steps
+            return None
+        rank_infos = [info for _, info in ranks]
+        if len({info["parameter_sha256"] for info in rank_infos if info}) > 1:
+            raise DistributedError(
+                "the ranks' parameters differ ("
+                + ", ".join(f"rank {i['rank']}: {i['parameter_sha256'][:12]}" for i in rank_infos)
+                + "); refusing to checkpoint"
+            )
         state = {
             "counters": dataclasses.asdict(c),
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
-            "algorithm": self.algo.state_dict(),
-            "envs": self.envs.state_dict(),
-            "rng": _rng_state(),
+            **merge_rank_states([rank for rank, _ in ranks]),
         }
         metadata = {
             "task": self.config.task,
@@ -346,7 +457,10 @@ class Trainer:
             "forked_from": self.forked_from,
             "config": to_dict(self.config),
             "versions": {"pyenvpool": pyenvpool.__version__, "torch": torch.__version__},
+            "world_size": self.world.size,
         }
+        if self.world.size > 1:
+            metadata["ranks"] = rank_infos
         payload = {
             "model": self.agent.state_dict(),
             "optimizer": self.algo.optimizer_state_dict(),
@@ -367,15 +481,36 @@ class Trainer:
         state = source["state"]
         self.agent.load_state_dict(source["model"])
         self.algo.load_optimizer_state_dict(source["optimizer"])
-        self.algo.load_state_dict(state["algorithm"])
-        self.envs.load_state_dict(state["envs"])
+        if state["envs"] is None:
+            # A rank the checkpoint has no state for (it was written by fewer
+            # ranks): the shared algorithm state, and this rank's fresh sampler,
+            # replay and envs (seeded in __init__).
+            self.algo.load_state_dict({**self.algo.state_dict(), **state["algorithm"]})
+        else:
+            self.algo.load_state_dict(state["algorithm"])
+            self.envs.load_state_dict(state["envs"])
+            _set_rng_state(state["rng"])
         self.counters = Counters(**state["counters"])
         self.recent_returns.extend(state["recent_returns"])
         self.recent_lengths.extend(state["recent_lengths"])
-        _set_rng_state(state["rng"])
         self.last_saved_step = self.counters.env_steps
+        saved = state.get("saved_world_size", 1)
+        if saved != self.world.size and self.world.is_main:
+            low, high = sorted((saved, self.world.size))
+            ranks = f"rank {low}" if high - low == 1 else f"ranks {low}-{high - 1}"
+            change = (
+                f"{ranks} start{'s' if high - low == 1 else ''} with fresh envs and samplers"
+                if saved < self.world.size
+                else f"the envs of {ranks} are dropped"
+            )
+            print(
+                f"resuming a checkpoint of {saved} rank(s) with {self.world.size}: the model, "
+                f"optimiser, counters and schedule carry over; {change}",
+                flush=True,
+            )
 
     def close(self) -> None:
+        """Close the pools and telemetry (the World belongs to the caller)."""
         self.telemetry.close()
         self.envs.close()
         if self.evaluator is not None:
