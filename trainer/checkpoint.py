@@ -171,14 +171,15 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]
 
 
 def check_compatible(
-    metadata: dict[str, Any], task: str, algo: str, architecture: dict[str, Any]
+    metadata: dict[str, Any], task: str, algo: str | None, architecture: dict[str, Any]
 ) -> None:
-    """Refuse a checkpoint trained on another task, algorithm or architecture."""
+    """Refuse a checkpoint trained on another task, algorithm (unless ``algo``
+    is None: weights only) or architecture."""
     if metadata.get("task") != task:
         raise CheckpointError(
             f"checkpoint was trained on task {metadata.get('task')!r}, but this run is {task!r}"
         )
-    if metadata.get("algo") != algo:
+    if algo is not None and metadata.get("algo") != algo:
         raise CheckpointError(
             f"checkpoint was trained with --algo {metadata.get('algo')}, not {algo}"
         )

@@ -155,10 +155,12 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
         config.env_threads,
     )
     try:
+        # The weights may come from another algorithm: `--algo spo` evaluates a
+        # PPO checkpoint with the SMC search (at the initial temperature).
         checkpoint.check_compatible(
             source["metadata"],
             config.task,
-            config.algo,
+            None,
             architecture_record(evaluator.pool.spec, config.network),
         )
         agent = build_agent(evaluator.pool.spec, config.network).to(device)
@@ -169,7 +171,11 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
             from trainer.mpo import dual_value
             from trainer.spo import search_policy
 
-            temperature = float(dual_value(source["optimizer"]["log_temperature"]))
+            temperature = (
+                float(dual_value(source["optimizer"]["log_temperature"]))
+                if source["metadata"]["algo"] == "spo"
+                else config.spo.init_temperature
+            )
             policy = search_policy(
                 agent, evaluator.pool, temperature, config, device, config.eval_seed
             )

@@ -283,6 +283,10 @@ class PPO:
     def optimizer_state_dict(self) -> dict[str, Any]:
         return self.optimizer.state_dict()
 
+    def warm_start(self) -> None:
+        """The agent's weights came from another algorithm's checkpoint: nothing
+        else of PPO's depends on them."""
+
     def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
         self.optimizer.eps = self.ppo.adam_eps

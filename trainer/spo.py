@@ -521,6 +521,11 @@ class SPO:
             "target_network": self.target_agent.state_dict(),
         }
 
+    def warm_start(self) -> None:
+        """The agent's weights were set from another algorithm's checkpoint:
+        the Polyak target starts from them."""
+        self.target_agent.load_state_dict(self.agent.state_dict())
+
     def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["network"])
         self.dual_optimizer.load_state_dict(state["duals"])

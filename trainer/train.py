@@ -158,11 +158,18 @@ class Trainer:
         if resume_from is not None:
             self._load(resume_from)
         elif fork_from is not None:
+            # Same algorithm: weights and optimizer state (SPO: duals and target
+            # too). Another algorithm (a PPO checkpoint warm-starting SPO, say):
+            # the weights alone; the rest starts fresh, SPO's target from them.
+            same_algo = fork_from["metadata"].get("algo") == config.algo
             checkpoint.check_compatible(
-                fork_from["metadata"], config.task, config.algo, self.architecture
+                fork_from["metadata"], config.task, None, self.architecture
             )
             self.agent.load_state_dict(fork_from["model"])
-            self.algo.load_optimizer_state_dict(fork_from["optimizer"])
+            if same_algo:
+                self.algo.load_optimizer_state_dict(fork_from["optimizer"])
+            else:
+                self.algo.warm_start()
             self.forked_from = str(fork_from["path"])
         if resume_from is None:
             world.broadcast_parameters(self.agent)

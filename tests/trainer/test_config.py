@@ -152,7 +152,7 @@ def test_architecture_auto_resolves_by_task():
     assert (
         resolve(flags={"task": "CartPole-v1", "architecture": "auto"}).network.architecture == "mlp"
     )
-    assert resolve(flags={"task": "Maze-v0"}).network.architecture == "maze_cnn"
+    assert resolve(flags={"task": "Maze-v0"}).network.architecture == "maze_vin"
     assert resolve(flags={"task": "BinPack-v0"}).network.architecture == "binpack_attention"
 
 

@@ -69,24 +69,9 @@ def _train_resume_evaluate(tmp_path, capsys, config):
     return summary
 
 
-def test_ppo_on_maze_trains_resumes_and_evaluates_on_gpu(tmp_path, capsys):
-    config = resolve(
-        flags={
-            "task": "Maze-v0",
-            "device": "cuda",
-            "num_envs": 8,
-            "num_steps": 16,
-            "total_steps": 8 * 16 * 4,
-            "eval_interval": 256,
-            "eval_episodes": 4,
-            "eval_num_envs": 4,
-            "checkpoint_interval": 256,
-            "tensorboard": False,
-            "plot": False,
-            "console_interval": 1e9,
-            "num_minibatches": 2,
-            "task_kwargs": {"time_limit": 20},
-        }
+def test_ppo_on_maze_trains_resumes_and_evaluates_on_gpu(tmp_path, capsys, tiny_config):
+    config = tiny_config(
+        task="Maze-v0", device="cuda", num_minibatches=2, task_kwargs={"time_limit": 20}
     )
     summary = _train_resume_evaluate(tmp_path, capsys, config)
     assert summary["updates"] == 4

@@ -374,3 +374,58 @@ def test_deduplicated_network_calls_match_the_full_batch():
         deduped = policy_value_fn(algo.agent, torch.device("cpu"), dedupe=True)(obs)
     for a, b in zip(full, deduped):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def ppo_twin(**flags):
+    """A PPO config with spo_config's task, network and sizes."""
+    base = {
+        "task": "Maze-v0",
+        "num_envs": 4,
+        "num_steps": 8,
+        "total_steps": 4 * 8 * 2,
+        "num_minibatches": 2,
+        "eval_interval": 0,
+        "eval_episodes": 4,
+        "eval_num_envs": 4,
+        "checkpoint_interval": 0,
+        "tensorboard": False,
+        "plot": False,
+        "console_interval": 1e9,
+        "env_threads": 1,
+        "conv_channels": "4,4",
+        "hidden_sizes": "16",
+        "task_kwargs": {"time_limit": 12},
+    }
+    base.update(flags)
+    return resolve(flags=base)
+
+
+def test_fork_from_a_ppo_checkpoint_warm_starts_spo_with_the_weights_only(tmp_path):
+    run_trainer(ppo_twin(), tmp_path / "ppo")
+    source = checkpoint.load(tmp_path / "ppo")
+    assert source["metadata"]["algo"] == "ppo"
+    config = spo_config()
+    trainer = Trainer.fork(source, config, tmp_path / "spo", progress=False)
+    try:
+        algo = trainer.algo
+        for k, v in trainer.agent.state_dict().items():
+            assert torch.equal(v, source["model"][k]), k
+            assert torch.equal(algo.target_agent.state_dict()[k], v), k  # target = the weights
+        assert float(algo.temperature) == pytest.approx(config.spo.init_temperature)
+        assert algo.replay.size == 0
+        trainer.run()
+    finally:
+        trainer.close()
+    assert checkpoint.load(tmp_path / "spo")["metadata"]["algo"] == "spo"
+
+
+def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
+    from trainer.cli import _evaluate
+
+    run_trainer(ppo_twin(), tmp_path / "ppo")
+    flags = {"algo": "spo", "eval_episodes": 4, "eval_num_envs": 4, "num_particles": 4}
+    _evaluate(str(tmp_path / "ppo"), flags, 0)
+    out = capsys.readouterr().out
+    assert "SMC search, 4 particles" in out and "4 episodes" in out
+    with pytest.raises(checkpoint.CheckpointError, match="architecture"):
+        _evaluate(str(tmp_path / "ppo"), {**flags, "hidden_sizes": [32]}, 0)

@@ -205,6 +205,7 @@ def test_maze_trains_and_resumes_bit_for_bit(tmp_path, tiny_config):
     config = tiny_config(
         task="Maze-v0",
         task_kwargs={},
+        architecture="maze_cnn",
         conv_channels="4,4",
         hidden_sizes="16",
         total_steps=8 * 16 * 5,
