@@ -162,9 +162,7 @@ class Trainer:
             # too). Another algorithm (a PPO checkpoint warm-starting SPO, say):
             # the weights alone; the rest starts fresh, SPO's target from them.
             same_algo = fork_from["metadata"].get("algo") == config.algo
-            checkpoint.check_compatible(
-                fork_from["metadata"], config.task, None, self.architecture
-            )
+            checkpoint.check_compatible(fork_from["metadata"], config.task, None, self.architecture)
             self.agent.load_state_dict(fork_from["model"])
             if same_algo:
                 self.algo.load_optimizer_state_dict(fork_from["optimizer"])
