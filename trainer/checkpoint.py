@@ -184,6 +184,10 @@ def check_compatible(
             f"checkpoint was trained with --algo {metadata.get('algo')}, not {algo}"
         )
     saved = metadata.get("architecture", {})
+    # Only what this run's record names counts: an older checkpoint may also
+    # record network fields its architecture never read.
+    if isinstance(saved.get("network"), dict) and isinstance(architecture.get("network"), dict):
+        saved = saved | {"network": {k: saved["network"].get(k) for k in architecture["network"]}}
     if saved != architecture:
         diffs = []
         for section in sorted(set(saved) | set(architecture)):

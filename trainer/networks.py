@@ -447,10 +447,26 @@ def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
     return AGENTS[cfg.architecture](spec, cfg)
 
 
+# The network config fields each architecture reads: what a checkpoint must
+# match (a field another architecture reads, or one added later, does not matter).
+ARCHITECTURE_FIELDS = {
+    "mlp": ("hidden_sizes", "activation"),
+    "maze_cnn": ("hidden_sizes", "activation", "conv_channels", "shared_torso", "egocentric"),
+    "maze_vin": ("hidden_sizes", "activation", "vin_iterations", "vin_channels"),
+    "binpack_attention": ("hidden_sizes", "num_layers", "num_heads", "key_size", "shared_torso"),
+}
+
+
 def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
-    """What a checkpoint must match to be loadable: the network config and the I/O shapes."""
+    """What a checkpoint must match to be loadable: the network fields the
+    architecture reads and the I/O shapes."""
+    network = dataclasses.asdict(cfg)
+    if cfg.architecture in ARCHITECTURE_FIELDS:
+        network = {"architecture": cfg.architecture} | {
+            name: network[name] for name in ARCHITECTURE_FIELDS[cfg.architecture]
+        }
     return {
-        "network": dataclasses.asdict(cfg),
+        "network": network,
         "observation": {name: list(f.shape) for name, f in spec.fields.items()},
         "num_actions": int(spec.num_actions),
     }

@@ -163,8 +163,33 @@ def test_wrong_architecture_for_the_observation_is_a_clear_error():
 def test_architecture_record_names_network_and_shapes(binpack_spec):
     cfg = NetworkConfig(architecture="binpack_attention")
     record = architecture_record(binpack_spec, cfg)
-    assert record["network"] == dataclasses.asdict(cfg)
+    assert record["network"] == {
+        "architecture": "binpack_attention",
+        "hidden_sizes": cfg.hidden_sizes,
+        "num_layers": cfg.num_layers,
+        "num_heads": cfg.num_heads,
+        "key_size": cfg.key_size,
+        "shared_torso": cfg.shared_torso,
+    }
     assert record["observation"]["ems"] == [40, 6] and record["num_actions"] == 800
+    # Fields the architecture never reads do not count.
+    other = dataclasses.replace(cfg, conv_channels=[1], vin_iterations=3, egocentric=True)
+    assert architecture_record(binpack_spec, other) == record
+
+
+def test_a_checkpoint_recording_unread_or_older_fields_still_loads(binpack_spec):
+    from trainer import checkpoint
+
+    cfg = NetworkConfig(architecture="binpack_attention")
+    record = architecture_record(binpack_spec, cfg)
+    # An older checkpoint recorded every network field of its day (no vin_* yet).
+    old = dataclasses.asdict(cfg)
+    del old["vin_iterations"], old["vin_channels"]
+    meta = {"task": "BinPack-v0", "algo": "ppo", "architecture": {**record, "network": old}}
+    checkpoint.check_compatible(meta, "BinPack-v0", "ppo", record)
+    old["num_heads"] = 4
+    with pytest.raises(checkpoint.CheckpointError, match="network.num_heads"):
+        checkpoint.check_compatible(meta, "BinPack-v0", "ppo", record)
 
 
 def test_model_sizes_are_modest(binpack_spec, maze_spec):
