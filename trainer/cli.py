@@ -56,6 +56,15 @@ EVALUATE_FLAGS = {
     "torch_threads",
     "env_threads",
     "eval_search",
+    # The search settings (SPO checkpoints, or `--algo spo` over a PPO checkpoint).
+    "algo",
+    "num_particles",
+    "search_depth",
+    "resample_period",
+    "resample_ess_threshold",
+    "search_gamma",
+    "search_gae_lambda",
+    "init_temperature",
 }
 
 

@@ -420,12 +420,17 @@ def test_fork_from_a_ppo_checkpoint_warm_starts_spo_with_the_weights_only(tmp_pa
 
 
 def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
-    from trainer.cli import _evaluate
+    from click.testing import CliRunner
+
+    from trainer.cli import _evaluate, main
 
     run_trainer(ppo_twin(), tmp_path / "ppo")
+    args = ["--evaluate", str(tmp_path / "ppo"), "--algo", "spo", "--num-particles", "4"]
+    args += ["--eval-episodes", "4", "--eval-num-envs", "4", "--init-temperature", "0.25"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "SMC search, 4 particles x depth 4, eta 0.25" in result.output
+    assert "4 episodes" in result.output
     flags = {"algo": "spo", "eval_episodes": 4, "eval_num_envs": 4, "num_particles": 4}
-    _evaluate(str(tmp_path / "ppo"), flags, 0)
-    out = capsys.readouterr().out
-    assert "SMC search, 4 particles" in out and "4 episodes" in out
     with pytest.raises(checkpoint.CheckpointError, match="architecture"):
         _evaluate(str(tmp_path / "ppo"), {**flags, "hidden_sizes": [32]}, 0)
