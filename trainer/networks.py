@@ -218,6 +218,28 @@ class MazeVINAgent(nn.Module):
         embed = channels + 9 + 9 + 1
         self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
         self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        self._cache: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache_weights: list[tuple[int, int]] = []
+
+    def _maps(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``_iterate``, remembered between calls that take no gradient while the
+        weights stay the same (any in-place change bumps a tensor's version). An
+        env's maze is fixed for its whole episode, so a rollout or an evaluation
+        iterates only for the mazes of new episodes."""
+        if torch.is_grad_enabled():
+            return self._iterate(planes)
+        weights = [(p.data_ptr(), p._version) for p in self.parameters()]
+        if weights != self._cache_weights or len(self._cache) > 4096:
+            self._cache.clear()
+            self._cache_weights = weights
+        keys = [row.tobytes() for row in planes.flatten(1).to(torch.uint8).cpu().numpy()]
+        missing = [i for i, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            q, value = self._iterate(planes[missing])
+            for j, i in enumerate(missing):
+                self._cache[keys[i]] = (q[j], value[j])
+        maps = [self._cache[key] for key in keys]
+        return torch.stack([m[0] for m in maps]), torch.stack([m[1] for m in maps])
 
     def _iterate(self, planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Q maps [N, C, H, W] and value maps [N, 1, H, W] of [walls, target] planes."""
@@ -240,7 +262,7 @@ class MazeVINAgent(nn.Module):
         # whole episode: iterate once per distinct maze in the batch (a rollout
         # batch holds a few episodes per env) and hand the maps back to every row.
         unique, rows = torch.unique(planes.flatten(1), dim=0, return_inverse=True)
-        q, value = self._iterate(unique.view(-1, 2, h, w))
+        q, value = self._maps(unique.view(-1, 2, h, w))
         q, value = q[rows], value[rows]
         agent = obs["agent_position"].long()
         at_agent = (agent[:, 0] * w + agent[:, 1]).view(batch, 1, 1)

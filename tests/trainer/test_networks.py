@@ -267,3 +267,24 @@ def test_maze_vin_values_propagate_one_cell_per_iteration(maze_spec, random_obs)
     torch.testing.assert_close(far[0], far[1])
     near = [logits_with_target(1, 1), logits_with_target(0, 2)]
     assert not torch.allclose(near[0], near[1])
+
+
+def test_maze_vin_inference_remembers_value_maps_until_the_weights_change(maze_spec, random_obs):
+    agent = _vin(maze_spec)
+    obs = random_obs(maze_spec, 8)
+    with torch.no_grad():
+        first = agent(obs)
+        assert len(agent._cache) == len(torch.unique(obs["walls"].flatten(1), dim=0))
+        calls = []
+        agent.q_from_v.register_forward_hook(lambda *_: calls.append(1))
+        again = agent(obs)  # every maze remembered: no backups run
+        assert not calls
+    for a, b in zip(first, again):
+        torch.testing.assert_close(a, b)
+    fresh = agent(obs)  # with gradients: always computed, and the same
+    for a, b in zip(first, fresh):
+        torch.testing.assert_close(a, b.detach())
+    with torch.no_grad():
+        agent.q_from_v.weight.mul_(0.5)  # an optimizer step changes weights in place
+        changed = agent(obs)
+    assert calls and not torch.allclose(changed[0], first[0])

@@ -199,20 +199,22 @@ def test_target_return_stops_early(tmp_path, tiny_config):
     assert summary["stop_reason"] == "target_return" and summary["updates"] == 1
 
 
-def test_maze_trains_and_resumes_bit_for_bit(tmp_path, tiny_config):
+@pytest.mark.parametrize("architecture", ["maze_cnn", "maze_vin"])
+def test_maze_trains_and_resumes_bit_for_bit(tmp_path, tiny_config, architecture):
     # A masked task with generated instances: the envs' replay must rebuild the
-    # mazes and positions exactly.
+    # mazes and positions exactly (and maze_vin's remembered value maps must
+    # not make a resumed run differ).
     config = tiny_config(
         task="Maze-v0",
         task_kwargs={},
-        architecture="maze_cnn",
+        architecture=architecture,
         conv_channels="4,4",
+        vin_iterations=10,
         hidden_sizes="16",
         total_steps=8 * 16 * 5,
         eval_interval=8 * 16 * 2,
         eval_episodes=8,
     )
-    assert config.network.architecture == "maze_cnn"
     train(config, tmp_path / "straight")
     train(config, tmp_path / "stopped", max_updates=2)
     trainer = Trainer.resume(tmp_path / "stopped", progress=False)
