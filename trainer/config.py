@@ -487,6 +487,11 @@ def resolve(
     user = load_yaml(config_file) if config_file is not None else {}
     if base is not None:
         config = apply(Config(), base, "the base config")
+        algo = flags.get("algo") or user.get("algo")
+        if algo and algo != config.algo and algo != "ppo":
+            # Forking into another algorithm: its embedded defaults for the task apply.
+            overlay = task_defaults(config.task, str(algo))
+            config = apply(config, overlay, f"the embedded {algo} defaults of {config.task}")
     else:
         task = flags.get("task") or user.get("task")
         if not task:

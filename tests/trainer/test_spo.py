@@ -3,6 +3,7 @@ checkpoints (exact resume, fork), config overlays and a CLI smoke run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -417,6 +418,17 @@ def test_fork_from_a_ppo_checkpoint_warm_starts_spo_with_the_weights_only(tmp_pa
     finally:
         trainer.close()
     assert checkpoint.load(tmp_path / "spo")["metadata"]["algo"] == "spo"
+
+
+def test_a_fork_into_spo_applies_the_spo_defaults_of_the_task():
+    base = dataclasses.asdict(resolve(flags={"task": "BinPack-v0"}))
+    config = resolve(flags={"algo": "spo", "init_temperature": 0.01}, base=base)
+    overlay = yaml.safe_load((ROOT / "trainer" / "configs" / "BinPack-v0.spo.yaml").read_text())
+    assert config.algo == "spo" and config.num_envs == overlay["num_envs"]
+    assert config.spo.num_particles == overlay["spo"]["num_particles"]
+    assert config.spo.init_temperature == 0.01  # flags still win
+    same = resolve(flags={"learning_rate": 1e-4}, base=base)  # same algorithm: no overlay
+    assert same.num_envs == base["num_envs"]
 
 
 def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
