@@ -309,7 +309,7 @@ def test_evaluation_searches_and_compares_with_greedy(tmp_path):
 def test_spo_overlay_applies_only_with_algo_spo():
     ppo = resolve(flags={"task": "Maze-v0"})
     spo = resolve(flags={"task": "Maze-v0", "algo": "spo"})
-    assert ppo.algo == "ppo" and ppo.num_envs == 256
+    assert ppo.algo == "ppo" and ppo.num_envs == 128
     assert spo.algo == "spo" and spo.num_envs == 32 and spo.spo.replay_size == 16384
     assert spo.spo.num_particles == 16 and spo.spo.search_depth == 4
     # Flags still win over the overlay.
