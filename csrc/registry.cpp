@@ -5,6 +5,7 @@
 
 #include "tasks/binpack.h"
 #include "tasks/cartpole.h"
+#include "tasks/connect_four.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
 
@@ -28,6 +29,7 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<CartPole>(),
       Entry<BinPack>(),
       Entry<Maze>(),
+      Entry<ConnectFour>(),
       Entry<Delay>(),
   };
   return tasks;
