@@ -10,6 +10,8 @@ value [B])``. Masking illegal actions is the distribution's job
   observation fields flattened (CartPole-v1, and any small vector task).
 * ``maze_cnn`` -- Jumanji's Maze A2C network: 3x3 convolutions over a
   walls / agent / target grid, the normalised step count appended, MLP heads.
+* ``board_cnn`` -- 3x3 convolutions over a board game's ``board`` planes
+  (ConnectFour-v0), the other fields appended, MLP heads.
 * ``binpack_attention`` -- Jumanji's BinPack A2C network: EMS and item
   encoders, per layer self-attention within each set and EMS<->item
   cross-attention masked by the action mask, bilinear EMS x item logits, and a
@@ -171,6 +173,49 @@ class MazeCNNAgent(nn.Module):
         return self.critic(self._embed(torso, self.planes(obs), obs)).squeeze(-1)
 
 
+class BoardCNNAgent(nn.Module):
+    """Convolutions over the ``board`` planes [C, H, W] of a board game (ConnectFour-v0).
+
+    The torso is ``conv_channels`` 3x3 convolutions (padding 1, ReLU) over the
+    planes, flattened, with the other observation fields except
+    ``action_mask`` (ConnectFour's ``to_play``) appended; actor and critic MLP
+    heads of ``hidden_sizes`` read it. With ``shared_torso`` both heads share
+    one torso. Weight sharing across the board lets what the convolutions
+    learn about a line of pieces in one place hold everywhere on the board.
+    """
+
+    def __init__(self, spec: Any, cfg: NetworkConfig) -> None:
+        super().__init__()
+        channels, height, width = spec.fields["board"].shape
+        self.extras = [n for n in spec.fields if n not in ("board", "action_mask")]
+        extra = sum(math.prod(spec.fields[n].shape) for n in self.extras)
+        out_channels = cfg.conv_channels[-1] if cfg.conv_channels else channels
+        embed = out_channels * height * width + extra
+        self.shared = cfg.shared_torso
+        torso = MazeCNNAgent._torso
+        self.actor_torso = torso(channels, cfg.conv_channels)
+        self.critic_torso = None if self.shared else torso(channels, cfg.conv_channels)
+        self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+
+    def _embed(self, torso: nn.Module, obs: Observation) -> torch.Tensor:
+        parts = [torso(obs["board"].float())]
+        parts += [obs[n].reshape(len(parts[0]), -1).float() for n in self.extras]
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        actor_in = self._embed(self.actor_torso, obs)
+        critic_in = actor_in if self.shared else self._embed(self.critic_torso, obs)
+        return self.actor(actor_in), self.critic(critic_in).squeeze(-1)
+
+    def logits(self, obs: Observation) -> torch.Tensor:
+        return self.actor(self._embed(self.actor_torso, obs))
+
+    def get_value(self, obs: Observation) -> torch.Tensor:
+        torso = self.actor_torso if self.shared else self.critic_torso
+        return self.critic(self._embed(torso, obs)).squeeze(-1)
+
+
 # ------------------------------------------------------------------ BinPack
 _MASKED = -1e9  # additive attention bias; a fully masked row attends uniformly, like Haiku
 
@@ -317,10 +362,16 @@ class BinPackAgent(nn.Module):
         return self._value(ems, items, obs)
 
 
-AGENTS = {"mlp": MLPAgent, "maze_cnn": MazeCNNAgent, "binpack_attention": BinPackAgent}
+AGENTS = {
+    "mlp": MLPAgent,
+    "maze_cnn": MazeCNNAgent,
+    "board_cnn": BoardCNNAgent,
+    "binpack_attention": BinPackAgent,
+}
 REQUIRED_FIELDS = {
     "mlp": (),
     "maze_cnn": ("walls", "agent_position", "target_position", "step_count"),
+    "board_cnn": ("board",),
     "binpack_attention": ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask"),
 }
 

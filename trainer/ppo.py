@@ -61,6 +61,37 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def compute_negamax_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``compute_gae`` for two-player zero-sum games played by one network (self-play).
+
+    Players alternate, so consecutive rows of an env belong to opposite
+    players, and rewards and values are each from the *mover's* view: the
+    next state's value is the opponent's, and enters with a minus sign::
+
+        delta_t = r_t - gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
+        A_t     = delta_t - gamma * lambda * (1 - done_t) * A_{t+1}
+
+    (negamax). Returns are ``A + V``, from the mover's view like the values.
+    """
+    not_terminated = 1.0 - terminated.float()
+    continues = 1.0 - (terminated | truncated).float()
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] - gamma * next_values[t] * not_terminated[t] - values[t]
+        last = delta - gamma * gae_lambda * continues[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     """1 - Var(target - predicted) / Var(target); NaN when the target is constant."""
     var = target.var().item()
@@ -172,7 +203,8 @@ class PPO:
         lr = self.learning_rate(update)
         self.optimizer.lr = lr
         with torch.no_grad():
-            s.advantages[:], s.returns[:] = compute_gae(
+            gae = compute_negamax_gae if self.config.self_play else compute_gae
+            s.advantages[:], s.returns[:] = gae(
                 s.rewards,
                 s.values[:-1],
                 s.next_values(),

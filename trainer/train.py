@@ -39,7 +39,15 @@ import torch
 
 import pyenvpool
 from trainer import checkpoint
-from trainer.config import Config, apply, dump, finalize, load_yaml, to_dict
+from trainer.config import (
+    Config,
+    apply,
+    dump,
+    evaluation_task_kwargs,
+    finalize,
+    load_yaml,
+    to_dict,
+)
 from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
@@ -301,7 +309,7 @@ class Trainer:
                 config.task,
                 min(config.eval_num_envs, config.eval_episodes),
                 config.eval_seed,
-                config.task_kwargs,
+                evaluation_task_kwargs(config),
                 config.env_threads,
             )
         pool = self.evaluator.pool

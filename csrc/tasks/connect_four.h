@@ -30,6 +30,15 @@
 // - to_play int32 []: 0 when the first player is to move, 1 the second;
 // - action_mask bool [7]: the column is not full and the game is not over
 //   (all false in the final observation of a game).
+// Task kwarg random_opening_moves = M (default 0): each game starts after a
+// number of uniformly random legal moves drawn uniformly from 0..M, a move
+// that would end the game excepted (the opening stops before it). Self-play
+// training uses it to see varied positions; the plain game is M = 0.
+// Task kwarg random_move_probability = p (default 0): each move is, with
+// probability p, replaced by a uniformly random legal column (an illegal
+// action that is replaced is not a forfeit). The noise makes a won position
+// harder to convert, so that defending pays off in self-play, and spreads the
+// positions a game visits, as sticky actions do in the ALE.
 // reset(instances={"board": int32 [k, 6, 7]}) loads positions: 0 empty,
 // 1 the first player's pieces, 2 the second player's, same rows and columns.
 // The player to move follows from the counts (equal: the first player).
@@ -38,8 +47,7 @@
 // bit c * 7 + h for the piece h cells above the bottom of column c. Bit 6 of
 // each column is an always-empty sentinel, so shifting a bitboard by 1
 // (vertical), 7 (horizontal), 6 and 8 (the diagonals) never wraps a line from
-// one column into the next. The game draws no random numbers; the Rng is
-// there because every State carries one (the pool seeds it).
+// one column into the next. Only the random opening and moves draw from the Rng.
 #pragma once
 
 #include <cstdint>
@@ -67,10 +75,14 @@ class ConnectFour {
     uint8_t ply;             // pieces on the board
     uint8_t to_play;         // the player to move next (ply & 1 unless the game was forfeited)
     uint8_t outcome;         // Outcome of the last move
-    Rng rng;                 // unused by the game
+    Rng rng;                 // draws the random opening and random moves
   };
 
-  explicit ConnectFour(Kwargs& kwargs) { kwargs.CheckAllUsed(kId); }
+  explicit ConnectFour(Kwargs& kwargs) {
+    opening_moves_ = static_cast<int>(kwargs.Int("random_opening_moves", 0, 0, kCells - 1));
+    random_move_probability_ = kwargs.Float("random_move_probability", 0.0, 0.0, 1.0);
+    kwargs.CheckAllUsed(kId);
+  }
 
   TaskSpec Spec() const {
     TaskSpec spec;
@@ -90,6 +102,13 @@ class ConnectFour {
     s.ply = 0;
     s.to_play = 0;
     s.outcome = kOngoing;
+    if (opening_moves_ == 0) return;
+    const int moves = static_cast<int>(s.rng.Below(static_cast<uint32_t>(opening_moves_ + 1)));
+    for (int i = 0; i < moves; ++i) {
+      State next = s;
+      if (Move(next, RandomLegal(next)).terminated) break;
+      s = next;
+    }
   }
 
   void LoadInstance(State& s, const InstanceRow& row) const {
@@ -136,6 +155,14 @@ class ConnectFour {
   }
 
   StepResult Step(State& s, int32_t action) const {
+    if (random_move_probability_ > 0 && s.rng.Uniform() < random_move_probability_) {
+      action = RandomLegal(s);
+    }
+    return Move(s, action);
+  }
+
+  // One move in column `action`, as documented above.
+  StepResult Move(State& s, int32_t action) const {
     const int me = s.to_play;
     s.to_play ^= 1;
     StepResult r;
@@ -231,6 +258,16 @@ class ConnectFour {
   // The 42 cells: the low 6 bits of each of the 7 columns.
   static constexpr uint64_t kBoardBits = uint64_t{0x3F} * 0x0040810204081ULL;
 
+  // A uniformly random column that is not full (the board is not full).
+  static int RandomLegal(State& s) {
+    int legal[kCols];
+    int count = 0;
+    for (int c = 0; c < kCols; ++c) {
+      if (s.heights[c] < kRows) legal[count++] = c;
+    }
+    return legal[s.rng.Below(static_cast<uint32_t>(count))];
+  }
+
   // Four in a row anywhere on one player's bitboard.
   static bool Connected(uint64_t b) {
     for (int shift : {1, 7, 6, 8}) {
@@ -239,6 +276,9 @@ class ConnectFour {
     }
     return false;
   }
+
+  int opening_moves_;
+  double random_move_probability_;
 };
 
 }  // namespace pyenvpool

@@ -274,6 +274,38 @@ def test_reward_is_the_movers_and_the_game_is_zero_sum(make_pool, rng):
     assert seen[1.0] > 100 and seen[-1.0] > 10
 
 
+def test_random_openings(make_pool):
+    """random_opening_moves=M: games start after 0..M random legal moves, none of
+    which ends the game; the openings are reproducible from the seed, and the
+    plain game (M = 0) starts empty."""
+    pool = make_pool("ConnectFour-v0", 4000, seed=1, random_opening_moves=8)
+    obs, _ = pool.reset()
+    pieces = obs["board"].sum((1, 2, 3))
+    counts = np.bincount(pieces, minlength=9)
+    assert counts.size == 9 and (np.abs(counts - 4000 / 9) < 5 * np.sqrt(4000 / 9)).all(), counts
+    np.testing.assert_array_equal(obs["to_play"], pieces % 2)
+    assert obs["action_mask"].any(1).all()
+    for i in range(0, 4000, 97):  # every opening is a legal, unfinished position
+        board = np.where(obs["board"][i, 0], 1, 0) + np.where(obs["board"][i, 1], 2, 0)
+        if obs["to_play"][i] == 1:
+            board = np.where(board == 0, 0, 3 - board)  # planes are the mover's: swap back
+        assert not has_four(board == 1) and not has_four(board == 2)
+        assert (np.diff((board != 0).astype(int), axis=0) >= 0).all()  # no floating pieces
+    again = make_pool("ConnectFour-v0", 4000, seed=1, random_opening_moves=8)
+    np.testing.assert_array_equal(again.reset()[0]["board"], obs["board"])
+    # Auto-reset draws new openings from each env's stream; a snapshot carries it.
+    ids = pool.snapshot()
+    first = pool.step(np.argmax(obs["action_mask"], 1), copy=True)
+    pool.restore(ids)
+    second = pool.step(np.argmax(obs["action_mask"], 1), copy=True)
+    np.testing.assert_array_equal(first[0]["board"], second[0]["board"])
+    pool.release(ids)
+    plain = make_pool("ConnectFour-v0", 8, random_opening_moves=0)
+    assert not plain.reset()[0]["board"].any()
+    with pytest.raises(ValueError, match="random_opening_moves"):
+        pyenvpool.make("ConnectFour-v0", 1, random_opening_moves=42)
+
+
 # ----------------------------------------------------------------- parity
 def test_lockstep_parity_with_python_reference(make_pool):
     """Every field, reward and flag, every step, over ~2,400 random games."""
