@@ -306,6 +306,31 @@ def test_random_openings(make_pool):
         pyenvpool.make("ConnectFour-v0", 1, random_opening_moves=42)
 
 
+def test_random_move_noise(make_pool):
+    """random_move_probability=p replaces a move by a uniformly random legal one
+    with probability p, so with p = 1 even a full column is no forfeit; with
+    p = 0.25 about a quarter of the moves land elsewhere."""
+    board = np.zeros((ROWS, COLS), np.int32)
+    board[:, 0] = [2, 1, 2, 1, 2, 1]
+    pool = make_pool("ConnectFour-v0", 7000, seed=3, random_move_probability=1.0)
+    pool.reset(instances={"board": np.repeat(board[None], 7000, 0)})
+    obs, reward, terminated, *_ = pool.step(np.zeros(7000, np.int32))  # column 0 is full
+    assert not terminated.any() and not reward.any()
+    # X's new piece is on the bottom row (plane 1 now: O is to move), beside column 0.
+    assert (obs["board"][:, 1, 5, 1:].sum(1) == 1).all()
+    counts = np.bincount(obs["board"][:, 1, 5, 1:].argmax(1), minlength=6)
+    assert (np.abs(counts - 7000 / 6) < 5 * np.sqrt(7000 / 6)).all(), counts
+    noisy = make_pool("ConnectFour-v0", 8000, seed=4, random_move_probability=0.25)
+    obs, _ = noisy.reset()
+    obs, *_ = noisy.step(np.full(8000, 3))
+    elsewhere = ~obs["board"][:, 1, 5, 3]
+    # A replaced move lands in column 3 with probability 1/7 too: 0.25 * 6/7 move away.
+    assert abs(elsewhere.mean() - 0.25 * 6 / 7) < 0.02
+    again = make_pool("ConnectFour-v0", 8000, seed=4, random_move_probability=0.25)
+    again.reset()
+    np.testing.assert_array_equal(again.step(np.full(8000, 3))[0]["board"], obs["board"])
+
+
 # ----------------------------------------------------------------- parity
 def test_lockstep_parity_with_python_reference(make_pool):
     """Every field, reward and flag, every step, over ~2,400 random games."""
