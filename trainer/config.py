@@ -181,6 +181,12 @@ class Config:
     """Discount factor."""
     self_play: bool = False
     """Two-player zero-sum task: one network plays both sides, with negamax GAE (PPO only)."""
+    opponent_fraction: float = 0.0
+    """self_play: share of the training envs where the learner plays a past copy of itself."""
+    opponent_pool_size: int = 8
+    """self_play: past copies kept as opponents (the oldest leaves first)."""
+    opponent_interval: int = 10
+    """self_play: updates between copies added to the opponent pool."""
     task_kwargs: dict[str, Any] = field(default_factory=dict)
     """Task parameters passed to pyenvpool.make (a YAML/JSON mapping on the command line)."""
     eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -582,6 +588,11 @@ def validate(config: Config) -> None:
             raise ConfigError(f"gae_lambda: must be in [0, 1], got {ppo.gae_lambda}")
     if config.self_play and config.algo != "ppo":
         raise ConfigError(f"self_play: supported by ppo only, not {config.algo}")
+    if not 0.0 <= config.opponent_fraction <= 1.0:
+        raise ConfigError(f"opponent_fraction: must be in [0, 1], got {config.opponent_fraction}")
+    for name in ["opponent_pool_size", "opponent_interval"]:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
     if config.algo == "spo":
         spo = config.spo
         for name in [

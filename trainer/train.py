@@ -52,6 +52,7 @@ from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
 from trainer.ppo import PPO
+from trainer.selfplay import self_play_envs
 from trainer.spo import SPO
 from trainer.telemetry import Telemetry
 
@@ -118,7 +119,8 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         self.device = select_device(config.device)
-        self.envs = TrainingEnvs(
+        envs_class = self_play_envs(config) if config.self_play else TrainingEnvs
+        self.envs = envs_class(
             config.task, config.num_envs, config.seed, config.task_kwargs, config.env_threads
         )
         self.spec = self.envs.spec

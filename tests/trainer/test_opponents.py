@@ -46,7 +46,8 @@ def test_landing_cells():
     board[5, 1:5] = [2, 2, 1, 2]
     board[:, 6] = [2, 1, 2, 1, 2, 1]
     landing = landing_cells(observation(board)["board"])[0]
-    assert landing.tolist() == [3 * 7 + 0, 4 * 7 + 1, 4 * 7 + 2, 4 * 7 + 3, 4 * 7 + 4, 5 * 7 + 5, -1]
+    rows = [3, 4, 4, 4, 4, 5]  # the lowest empty row of columns 0-5; column 6 is full
+    assert landing.tolist() == [r * 7 + c for c, r in enumerate(rows)] + [-1]
 
 
 def test_winning_columns_match_the_engine_and_brute_force():

@@ -204,6 +204,20 @@ def test_negamax_gae_bootstraps_truncation_from_the_opponents_view():
     torch.testing.assert_close(advantages[0, 0], torch.tensor(-0.9 * 0.5 - 0.2))
 
 
+def test_negamax_gae_without_alternation_is_ordinary_gae():
+    # Envs where a learner meets an opponent inside the env: every row is the
+    # learner's, so those columns get exactly compute_gae's result.
+    g = torch.Generator().manual_seed(1)
+    rewards, values, next_values = (torch.randn(6, 3, generator=g) for _ in range(3))
+    terminated = torch.rand(6, 3, generator=g) < 0.3
+    truncated = torch.zeros(6, 3, dtype=torch.bool)
+    args = (rewards, values, next_values, terminated, truncated, 0.9, 0.8)
+    alternating = torch.tensor([True, False, False])
+    mixed, _ = compute_negamax_gae(*args, alternating)
+    torch.testing.assert_close(mixed[:, 1:], compute_gae(*args)[0][:, 1:])
+    torch.testing.assert_close(mixed[:, :1], compute_negamax_gae(*args)[0][:, :1])
+
+
 def test_self_play_ppo_uses_negamax_gae(tiny_config):
     config = tiny_config(task="ConnectFour-v0", self_play=True, task_kwargs={})
     envs = TrainingEnvs(config.task, config.num_envs, config.seed)
