@@ -44,13 +44,13 @@ class NetworkConfig:
     """Which network the agent uses and its size. ``auto`` picks by task."""
 
     architecture: str = "auto"
-    """Network family: auto (by task), mlp, maze_cnn, board_cnn or binpack_attention."""
+    """Network family: auto (by task), mlp, maze_cnn, connect_four_cnn or binpack_attention."""
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
     """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
     activation: str = "tanh"
     """Activation of the MLP layers: tanh or relu."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 8])
-    """Output channels of the 3x3 convolutions of maze_cnn and board_cnn ([]: none)."""
+    """Output channels of the 3x3 convolutions of maze_cnn and connect_four_cnn ([]: none)."""
     num_layers: int = 2
     """Attention layers of binpack_attention (each: 2 self- and 2 cross-attention blocks)."""
     num_heads: int = 8
@@ -58,7 +58,7 @@ class NetworkConfig:
     key_size: int = 16
     """Size of one attention head; the model width is num_heads * key_size."""
     shared_torso: bool = False
-    """Actor and critic share one torso (maze_cnn, board_cnn, binpack_attention), not two."""
+    """Actor and critic share one torso (maze_cnn, connect_four_cnn, binpack_attention), not two."""
     egocentric: bool = False
     """maze_cnn: see the maze from the agent, a (2H-1)x(2W-1) wall/target window centred on it."""
 
@@ -228,8 +228,12 @@ class Config:
 # Algorithms and their settings section. Adding one (SPO) means a dataclass,
 # a field on Config named after it, and an entry here.
 ALGORITHM_SECTIONS = {"ppo": "ppo", "spo": "spo"}
-ARCHITECTURES = ("mlp", "maze_cnn", "board_cnn", "binpack_attention")
-DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_cnn", "BinPack-v0": "binpack_attention"}
+ARCHITECTURES = ("mlp", "maze_cnn", "connect_four_cnn", "binpack_attention")
+DEFAULT_ARCHITECTURE = {
+    "Maze-v0": "maze_cnn",
+    "BinPack-v0": "binpack_attention",
+    "ConnectFour-v0": "connect_four_cnn",
+}
 SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
 
 

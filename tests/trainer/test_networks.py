@@ -178,3 +178,22 @@ def test_synthetic_layouts_match_the_engine(task, maze_spec, binpack_spec):
     assert real.num_actions == synthetic.num_actions
     for name, f in synthetic.fields.items():
         assert (real.fields[name].shape, real.fields[name].dtype) == (f.shape, f.dtype), name
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("channels", [[8], [8, 4]])
+def test_connect_four_cnn(shared, channels):
+    from trainer.networks import ConnectFourAgent
+
+    pool = pyenvpool.make("ConnectFour-v0", 6, random_opening_moves=20)
+    obs, _ = pool.reset()
+    cfg = NetworkConfig("connect_four_cnn", [16], "relu", channels, shared_torso=shared)
+    agent = build_agent(pool.spec, cfg)
+    check_agent(agent, {k: torch.from_numpy(v.copy()) for k, v in obs.items()}, 7)
+    # The third plane: the cells a piece lands on, one per open column.
+    planes = ConnectFourAgent.planes(torch.from_numpy(obs["board"]))
+    landing = planes[:, 2].sum(dim=1)  # [B, 7]: landing cells per column
+    torch.testing.assert_close(landing, torch.from_numpy(obs["action_mask"]).float())
+    with pytest.raises(ValueError, match="conv_channels"):
+        build_agent(pool.spec, NetworkConfig("connect_four_cnn", conv_channels=[]))
+    pool.close()
