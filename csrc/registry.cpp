@@ -7,6 +7,7 @@
 #include "tasks/bandit.h"
 #include "tasks/binpack.h"
 #include "tasks/cartpole.h"
+#include "tasks/connect_four.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
 #include "tasks/squared.h"
@@ -32,6 +33,7 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<CartPole>(),
       Entry<BinPack>(),
       Entry<Maze>(),
+      Entry<ConnectFour>(),
       Entry<Delay>(),
       Entry<Bandit>(),
       Entry<Squared>(),

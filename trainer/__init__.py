@@ -11,6 +11,8 @@ flows through them:
 * ``optim``         -- Adam in foreach ops (no torch._dynamo import);
 * ``ppo``           -- rollout, GAE, clipped update;
 * ``evaluate``      -- separate evaluation pool with per-env quotas;
+* ``opponents``     -- fixed players that two-player tasks are evaluated against;
+* ``selfplay``      -- self-play envs and a pool of past opponents (two-player tasks);
 * ``checkpoint``    -- atomic checkpoints, pointers, retention;
 * ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
 * ``distributed``   -- torchrun ranks: collectives, seeds, per-rank checkpoint state;

@@ -39,6 +39,7 @@ from trainer.config import (
     apply_flags,
     dump,
     embedded_tasks,
+    evaluation_task_kwargs,
     finalize,
     leaf_fields,
     resolve,
@@ -160,7 +161,7 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
         config.task,
         min(config.eval_num_envs, config.eval_episodes),
         config.eval_seed,
-        config.task_kwargs,
+        evaluation_task_kwargs(config),
         config.env_threads,
     )
     try:
@@ -208,6 +209,15 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
             click.echo(f"volume utilisation {result['volume_utilization']:.4f}")
         if "success_rate" in result:
             click.echo(f"success rate {result['success_rate']:.4f}")
+        from trainer.opponents import OPPONENTS
+
+        for name in OPPONENTS.get(config.task, {}):  # two-player tasks: matches per side
+            for side in ("first", "second"):
+                rates = (result[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
+                click.echo(
+                    f"vs {name} moving {side}: win {next(rates):.4f} draw {next(rates):.4f} "
+                    f"loss {next(rates):.4f}"
+                )
         for i, picture in enumerate(
             evaluator.render_final_states(policy, render) if render else []
         ):

@@ -44,13 +44,14 @@ class NetworkConfig:
     """Which network the agent uses and its size. ``auto`` picks by task."""
 
     architecture: str = "auto"
-    """Network family: auto (by task), mlp, maze_cnn, maze_vin or binpack_attention."""
+    """Network family: auto (by task), mlp, maze_cnn, maze_vin, connect_four_cnn or
+    binpack_attention."""
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
     """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
     activation: str = "tanh"
     """Activation of the MLP layers: tanh or relu."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 32, 8])
-    """Output channels of the 3x3 convolutions of maze_cnn ([]: none, the planes go to the MLPs)."""
+    """Output channels of the 3x3 convolutions of maze_cnn and connect_four_cnn ([]: none)."""
     num_layers: int = 2
     """Attention layers of binpack_attention (each: 2 self- and 2 cross-attention blocks)."""
     num_heads: int = 8
@@ -58,7 +59,7 @@ class NetworkConfig:
     key_size: int = 16
     """Size of one attention head; the model width is num_heads * key_size."""
     shared_torso: bool = False
-    """Actor and critic share one torso (maze_cnn, binpack_attention) instead of two."""
+    """Actor and critic share one torso (maze_cnn, connect_four_cnn, binpack_attention), not two."""
     egocentric: bool = False
     """maze_cnn: see the maze from the agent, a (2H-1)x(2W-1) wall/target window centred on it."""
     vin_iterations: int = 40
@@ -183,8 +184,18 @@ class Config:
     """Rollout length: steps per environment between updates."""
     gamma: float = 0.99
     """Discount factor."""
+    self_play: bool = False
+    """Two-player zero-sum task: one network plays both sides, with negamax GAE (PPO only)."""
+    opponent_fraction: float = 0.0
+    """self_play: share of the training envs where the learner plays a past copy of itself."""
+    opponent_pool_size: int = 8
+    """self_play: past copies kept as opponents (the oldest leaves first)."""
+    opponent_interval: int = 10
+    """self_play: updates between copies added to the opponent pool."""
     task_kwargs: dict[str, Any] = field(default_factory=dict)
     """Task parameters passed to pyenvpool.make (a YAML/JSON mapping on the command line)."""
+    eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Task parameters of the evaluation pool that differ from task_kwargs (merged over them)."""
     env_threads: int = 0
     """Engine worker threads; 0 picks one per core. Results never depend on it."""
     device: str = "auto"
@@ -222,8 +233,12 @@ class Config:
 # Algorithms and their settings section. Adding one (SPO) means a dataclass,
 # a field on Config named after it, and an entry here.
 ALGORITHM_SECTIONS = {"ppo": "ppo", "spo": "spo"}
-ARCHITECTURES = ("mlp", "maze_cnn", "maze_vin", "binpack_attention")
-DEFAULT_ARCHITECTURE = {"Maze-v0": "maze_vin", "BinPack-v0": "binpack_attention"}
+ARCHITECTURES = ("mlp", "maze_cnn", "maze_vin", "connect_four_cnn", "binpack_attention")
+DEFAULT_ARCHITECTURE = {
+    "Maze-v0": "maze_vin",
+    "BinPack-v0": "binpack_attention",
+    "ConnectFour-v0": "connect_four_cnn",
+}
 SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
 
 
@@ -517,6 +532,11 @@ def finalize(config: Config) -> Config:
     return config
 
 
+def evaluation_task_kwargs(config: Config) -> dict[str, Any]:
+    """The evaluation pool's task parameters: task_kwargs with eval_task_kwargs over them."""
+    return {**config.task_kwargs, **config.eval_task_kwargs}
+
+
 def validate(config: Config) -> None:
     """Raise ConfigError naming the first inconsistent setting."""
     if not config.task:
@@ -580,6 +600,13 @@ def validate(config: Config) -> None:
             raise ConfigError(f"learning_rate: must be > 0, got {ppo.learning_rate}")
         if not 0.0 <= ppo.gae_lambda <= 1.0:
             raise ConfigError(f"gae_lambda: must be in [0, 1], got {ppo.gae_lambda}")
+    if config.self_play and config.algo != "ppo":
+        raise ConfigError(f"self_play: supported by ppo only, not {config.algo}")
+    if not 0.0 <= config.opponent_fraction <= 1.0:
+        raise ConfigError(f"opponent_fraction: must be in [0, 1], got {config.opponent_fraction}")
+    for name in ["opponent_pool_size", "opponent_interval"]:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
     if config.algo == "spo":
         spo = config.spo
         for name in [

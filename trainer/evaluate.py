@@ -12,6 +12,14 @@ Tasks add their own summary numbers: BinPack-v0's return is the final volume
 utilisation, Maze-v0's is 1 exactly when the target was reached, and
 Squared-v0 reports PufferLib's ``score`` (the fraction of targets hit), read
 from each episode's last observation.
+
+Two-player tasks (``opponents.OPPONENTS``: ConnectFour-v0) are evaluated in
+matches instead: the policy plays ``num_episodes`` games against each fixed
+opponent, moving first in half of them (each env alternates sides from game
+to game, starting with env i moving first when i is even). The return of a
+game is the policy's result, +1 win, 0 draw, -1 loss; ``<opponent>_<first|
+second>_<win|draw|loss>`` are the rates per opponent and side, and
+``<opponent>_win`` the win rate over both sides.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from torch import nn
 
 import pyenvpool
 from trainer.distributions import MaskedCategorical
+from trainer.opponents import OPPONENTS
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 
@@ -109,6 +118,8 @@ class Evaluator:
         self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
     ) -> dict[str, float]:
         """Play ``num_episodes`` quota-limited episodes; at most ``max_steps`` pool steps."""
+        if self.task in OPPONENTS:
+            return self.run_matches(policy, num_episodes, max_steps)
         start = time.perf_counter()
         num_envs = self.pool.num_envs
         quota = np.full(num_envs, num_episodes // num_envs, np.int64)
@@ -138,6 +149,56 @@ class Evaluator:
             np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
             np.concatenate(scores) if scores else None,
         )
+        result["duration"] = time.perf_counter() - start
+        return result
+
+    def run_matches(
+        self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
+    ) -> dict[str, float]:
+        """Two-player tasks: ``num_episodes`` games against each fixed opponent."""
+        start = time.perf_counter()
+        num_envs = self.pool.num_envs
+        quota = np.full(num_envs, num_episodes // num_envs, np.int64)
+        quota[: num_episodes % num_envs] += 1
+        scores: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        rates: dict[str, float] = {}
+        for index, (name, make_opponent) in enumerate(OPPONENTS[self.task].items()):
+            opponent = make_opponent(self.seed + index)
+            side = np.arange(num_envs) % 2  # the player the policy is: 0 moves first
+            counted = np.zeros(num_envs, np.int64)
+            games: dict[str, list[np.ndarray]] = {"score": [], "length": [], "side": []}
+            obs, _ = self.pool.reset(seed=self.seed)
+            for _ in range(max_steps):
+                if (counted >= quota).all():
+                    break
+                ours = obs["to_play"] == side
+                actions = np.zeros(num_envs, np.int64)
+                for rows, player in ((ours, policy), (~ours, opponent)):
+                    if rows.any():
+                        actions[rows] = player({k: v[rows] for k, v in obs.items()})
+                obs, reward, terminated, truncated, info = self.pool.step(actions)
+                done = terminated | truncated
+                if done.any():
+                    rows = np.flatnonzero(done & (counted < quota))
+                    # The reward is the mover's: the policy's result, or its negation.
+                    games["score"].append(np.where(ours[rows], reward[rows], -reward[rows]))
+                    games["length"].append(info["episode_length"][rows].astype(np.int64))
+                    games["side"].append(side[rows].copy())
+                    counted[done] += 1
+                    side[done] ^= 1
+            score, length, played = (
+                np.concatenate(games[k]) if games[k] else np.zeros(0) for k in games
+            )
+            scores.append(score.astype(np.float64))
+            lengths.append(length.astype(np.int64))
+            for s, side_name in enumerate(("first", "second")):
+                mine = score[played == s]
+                for outcome, hit in (("win", mine > 0), ("draw", mine == 0), ("loss", mine < 0)):
+                    rates[f"{name}_{side_name}_{outcome}"] = float(hit.mean()) if mine.size else 0.0
+            rates[f"{name}_win"] = float((score > 0).mean()) if score.size else 0.0
+        result = summarize(self.task, np.concatenate(scores), np.concatenate(lengths))
+        result.update(rates)
         result["duration"] = time.perf_counter() - start
         return result
 

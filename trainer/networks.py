@@ -13,6 +13,8 @@ value [B])``. Masking illegal actions is the distribution's job
 * ``maze_vin`` -- a value iteration network (Tamar et al., NeurIPS 2016): a
   learned reward map over the walls and the target, K steps of learned
   3x3 Bellman backups, and heads that read the Q and value maps at the agent.
+* ``connect_four_cnn`` -- 3x3 convolutions over the Connect Four board; each
+  column's logit scores the cell a piece dropped there lands on (plus an MLP).
 * ``binpack_attention`` -- Jumanji's BinPack A2C network: EMS and item
   encoders, per layer self-attention within each set and EMS<->item
   cross-attention masked by the action mask, bilinear EMS x item logits, and a
@@ -115,11 +117,11 @@ class MazeCNNAgent(nn.Module):
         self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
 
     @staticmethod
-    def _torso(in_channels: int, channels: list[int]) -> nn.Sequential:
+    def _torso(in_channels: int, channels: list[int], flatten: bool = True) -> nn.Sequential:
         layers: list[nn.Module] = []
         for a, b in zip([in_channels, *channels], channels):
             layers += [layer_init(nn.Conv2d(a, b, 3, padding=1)), nn.ReLU()]
-        return nn.Sequential(*layers, nn.Flatten())
+        return nn.Sequential(*layers, *([nn.Flatten()] if flatten else []))
 
     def planes(self, obs: Observation) -> torch.Tensor:
         """[B, 3, H, W]: walls, a one-hot of the agent, a one-hot of the target; or,
@@ -298,6 +300,77 @@ class MazeVINAgent(nn.Module):
         return self.critic(self._embed(obs)).squeeze(-1)
 
 
+class ConnectFourAgent(nn.Module):
+    """ConnectFour-v0: 3x3 convolutions over the board, a policy scored where pieces land.
+
+    Input planes: the mover's pieces, the opponent's, and the cells a piece
+    would land on now (empty, and on the bottom row or above a piece: gravity
+    applied to the board). ``conv_channels`` 3x3 convolutions (padding 1, ReLU)
+    keep the 6x7 map; three of them see the 7x7 square around a cell, so every
+    line of four through it. The logit of column c is a 1x1 convolution's
+    score of the cell a piece dropped into c lands on, plus an MLP's term over
+    the flattened map (with ``to_play``): the first judges a move by what is
+    around its cell with the same weights everywhere on the board, so a
+    pattern learned in one place (three in a row and a playable fourth cell)
+    counts in all; the second adds what depends on the whole board. The value
+    is an MLP over the flattened map. ``hidden_sizes`` sizes both MLPs;
+    ``shared_torso`` lets actor and critic share the convolutions.
+    """
+
+    def __init__(self, spec: Any, cfg: NetworkConfig) -> None:
+        super().__init__()
+        _, height, width = spec.fields["board"].shape
+        if not cfg.conv_channels:
+            raise ValueError("connect_four_cnn needs at least one entry in conv_channels")
+        self.height = height
+        self.extras = [n for n in spec.fields if n not in ("board", "action_mask")]
+        extra = sum(math.prod(spec.fields[n].shape) for n in self.extras)
+        embed = cfg.conv_channels[-1] * height * width + extra
+        self.shared = cfg.shared_torso
+        self.actor_torso = MazeCNNAgent._torso(3, cfg.conv_channels, flatten=False)
+        self.critic_torso = (
+            None if self.shared else MazeCNNAgent._torso(3, cfg.conv_channels, flatten=False)
+        )
+        self.cell_score = layer_init(nn.Conv2d(cfg.conv_channels[-1], 1, 1), 0.01)
+        self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+
+    @staticmethod
+    def planes(board: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W]: the two piece planes and the cells a move lands on."""
+        board = board.bool()
+        occupied = board.any(dim=1)
+        floor = torch.ones_like(occupied[:, :1])
+        supported = torch.cat([occupied[:, 1:], floor], dim=1)  # the cell below is filled
+        return torch.cat([board, (~occupied & supported).unsqueeze(1)], dim=1).float()
+
+    def _flat(self, maps: torch.Tensor, obs: Observation) -> torch.Tensor:
+        parts = [maps.flatten(1)]
+        parts += [obs[n].reshape(len(maps), -1).float() for n in self.extras]
+        return torch.cat(parts, dim=-1)
+
+    def _logits(self, maps: torch.Tensor, obs: Observation) -> torch.Tensor:
+        board = obs["board"].bool()
+        landing_row = (self.height - 1 - board.any(dim=1).sum(dim=1)).clamp(min=0)  # [B, W]
+        cells = self.cell_score(maps).squeeze(1)  # [B, H, W]
+        scores = cells.gather(1, landing_row.unsqueeze(1)).squeeze(1)
+        return scores + self.actor(self._flat(maps, obs))
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        planes = self.planes(obs["board"])
+        maps = self.actor_torso(planes)
+        critic_maps = maps if self.shared else self.critic_torso(planes)
+        return self._logits(maps, obs), self.critic(self._flat(critic_maps, obs)).squeeze(-1)
+
+    def logits(self, obs: Observation) -> torch.Tensor:
+        return self._logits(self.actor_torso(self.planes(obs["board"])), obs)
+
+    def get_value(self, obs: Observation) -> torch.Tensor:
+        torso = self.actor_torso if self.shared else self.critic_torso
+        maps = torso(self.planes(obs["board"]))
+        return self.critic(self._flat(maps, obs)).squeeze(-1)
+
+
 # ------------------------------------------------------------------ BinPack
 _MASKED = -1e9  # additive attention bias; a fully masked row attends uniformly, like Haiku
 
@@ -448,12 +521,14 @@ AGENTS = {
     "mlp": MLPAgent,
     "maze_cnn": MazeCNNAgent,
     "maze_vin": MazeVINAgent,
+    "connect_four_cnn": ConnectFourAgent,
     "binpack_attention": BinPackAgent,
 }
 REQUIRED_FIELDS = {
     "mlp": (),
     "maze_cnn": ("walls", "agent_position", "target_position", "step_count"),
     "maze_vin": ("walls", "agent_position", "target_position", "step_count"),
+    "connect_four_cnn": ("board", "action_mask"),
     "binpack_attention": ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask"),
 }
 
@@ -475,6 +550,7 @@ ARCHITECTURE_FIELDS = {
     "mlp": ("hidden_sizes", "activation"),
     "maze_cnn": ("hidden_sizes", "activation", "conv_channels", "shared_torso", "egocentric"),
     "maze_vin": ("hidden_sizes", "activation", "vin_iterations", "vin_channels"),
+    "connect_four_cnn": ("hidden_sizes", "activation", "conv_channels", "shared_torso"),
     "binpack_attention": ("hidden_sizes", "num_layers", "num_heads", "key_size", "shared_torso"),
 }
 

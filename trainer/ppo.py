@@ -69,6 +69,45 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def compute_negamax_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    alternating: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``compute_gae`` for two-player zero-sum games played by one network (self-play).
+
+    Players alternate, so consecutive rows of an env belong to opposite
+    players, and rewards and values are each from the *mover's* view: the
+    next state's value is the opponent's, and enters with a minus sign::
+
+        delta_t = r_t - gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t)
+        A_t     = delta_t - gamma * lambda * (1 - done_t) * A_{t+1}
+
+    (negamax). Returns are ``A + V``, from the mover's view like the values.
+    ``alternating`` (bool ``[N]``, default all True) marks the envs that
+    alternate; in the others (a learner against an opponent that moves inside
+    the env) every row is the same player's and the sign is +1, as in
+    ``compute_gae``.
+    """
+    not_terminated = 1.0 - terminated.float()
+    continues = 1.0 - (terminated | truncated).float()
+    sign = -torch.ones_like(rewards[0])
+    if alternating is not None:
+        sign = torch.where(alternating.to(sign.device), sign, -sign)
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + sign * gamma * next_values[t] * not_terminated[t] - values[t]
+        last = delta + sign * gamma * gae_lambda * continues[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
     """1 - Var(target - predicted) / Var(target); NaN when the target is constant."""
     var = target.var().item()
@@ -190,15 +229,15 @@ class PPO:
         lr = self.learning_rate(update)
         self.optimizer.lr = lr
         with torch.no_grad():
-            s.advantages[:], s.returns[:] = compute_gae(
-                s.rewards,
-                s.values[:-1],
-                s.next_values(),
-                s.terminated,
-                s.truncated,
-                self.config.gamma,
-                ppo.gae_lambda,
-            )
+            args = (s.rewards, s.values[:-1], s.next_values(), s.terminated, s.truncated)
+            if self.config.self_play:
+                alternating = getattr(self.envs, "alternating", None)
+                if alternating is not None:
+                    alternating = torch.from_numpy(alternating)
+                gae = compute_negamax_gae(*args, self.config.gamma, ppo.gae_lambda, alternating)
+            else:
+                gae = compute_gae(*args, self.config.gamma, ppo.gae_lambda)
+            s.advantages[:], s.returns[:] = gae
         batch = s.flat()
         minibatch_size = self.batch_size // ppo.num_minibatches
         max_norm = ppo.max_grad_norm if ppo.max_grad_norm > 0 else math.inf
@@ -267,6 +306,8 @@ class PPO:
     # -------------------------------------------------------- the seams
     def iteration(self, update: int) -> dict[str, Any]:
         """One update: a rollout, then optimisation. What the training loop calls."""
+        if hasattr(self.envs, "prepare_opponents"):  # self-play: draw this rollout's opponent
+            self.envs.prepare_opponents(self.agent, update)
         rollout = self.collect()
         tick = time.perf_counter()
         trainer_metrics = self.update(update)

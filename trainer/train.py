@@ -45,7 +45,15 @@ import torch
 
 import pyenvpool
 from trainer import checkpoint
-from trainer.config import Config, apply, dump, finalize, load_yaml, to_dict
+from trainer.config import (
+    Config,
+    apply,
+    dump,
+    evaluation_task_kwargs,
+    finalize,
+    load_yaml,
+    to_dict,
+)
 from trainer.distributed import (
     DistributedError,
     World,
@@ -60,6 +68,7 @@ from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
 from trainer.ppo import PPO
+from trainer.selfplay import self_play_envs
 from trainer.spo import SPO
 from trainer.telemetry import NullTelemetry, Telemetry
 
@@ -137,7 +146,8 @@ class Trainer:
         generation = resume_from["state"]["counters"]["update"] if fresh_rank else 0
         self.rank_seed = rank_seed(config.seed, world.rank, generation)
         self.env_threads = world.env_threads(config.env_threads)
-        self.envs = TrainingEnvs(
+        envs_class = self_play_envs(config) if config.self_play else TrainingEnvs
+        self.envs = envs_class(
             config.task, config.num_envs, self.rank_seed, config.task_kwargs, self.env_threads
         )
         self.spec = self.envs.spec
@@ -402,7 +412,7 @@ class Trainer:
                 config.task,
                 min(config.eval_num_envs, config.eval_episodes),
                 config.eval_seed,
-                config.task_kwargs,
+                evaluation_task_kwargs(config),
                 self.env_threads,
             )
         pool = self.evaluator.pool

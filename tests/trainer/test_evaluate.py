@@ -73,3 +73,44 @@ def test_squared_reports_pufferlibs_score():
     stay_west = evaluator.run(lambda obs: np.zeros(4, np.int64), 8)  # hits at most one
     assert stay_west["score"] <= 0.25 and stay_west["episodes"] == 8
     evaluator.close()
+
+
+def test_two_player_matches_attribute_results_to_the_policy(monkeypatch):
+    """The policy always plays column 0, a scripted opponent column 6: moving
+    first the policy connects four on its 4th move, moving second it loses."""
+    from trainer import evaluate
+
+    def column_six(seed):
+        return lambda obs: np.full(len(obs["to_play"]), 6)
+
+    monkeypatch.setitem(evaluate.OPPONENTS, "ConnectFour-v0", {"scripted": column_six})
+    evaluator = Evaluator("ConnectFour-v0", 4, seed=0)
+    seen_sides = []
+
+    def policy(obs):
+        seen_sides.append(obs["to_play"].copy())
+        return np.zeros(len(obs["to_play"]), np.int64)
+
+    result = evaluator.run(policy, 10)  # quotas 3, 3, 2, 2; each env alternates sides
+    evaluator.close()
+    assert result["episodes"] == 10
+    assert result["scripted_first_win"] == 1.0 and result["scripted_second_loss"] == 1.0
+    assert result["scripted_win"] == 0.5 and result["mean_return"] == 0.0
+    assert result["episode_length_min"] == result["episode_length_max"] == 7
+    assert {int(s) for sides in seen_sides for s in sides} == {0, 1}
+
+
+def test_two_player_matches_are_deterministic_and_balanced():
+    from trainer.opponents import random_player
+
+    evaluator = Evaluator("ConnectFour-v0", 10, seed=4)
+    first = evaluator.run(random_player(1), 200)
+    second = evaluator.run(random_player(1), 200)
+    evaluator.close()
+    first.pop("duration"), second.pop("duration")
+    assert first == second
+    assert first["episodes"] == 400  # 200 against each opponent
+    for name in ("random", "heuristic"):
+        for side in ("first", "second"):
+            total = sum(first[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
+            assert total == pytest.approx(1.0)

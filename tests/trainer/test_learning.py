@@ -76,3 +76,27 @@ def test_cuda_path_trains_resumes_and_evaluates(tmp_path, tiny_config):
     summary = resumed.run()
     resumed.close()
     assert summary["updates"] == 4 and summary["last_eval"]["episodes"] == 4
+
+
+def test_connect_four_self_play_beats_random_quickly(tmp_path):
+    """The embedded ConnectFour-v0 default, trained by self-play for about
+    half a million moves, beats the uniformly random player at least 90 % of
+    the time as first and as second mover (greedy, 200 games per side)."""
+    flags = {
+        "task": "ConnectFour-v0",
+        "total_steps": 524_288,
+        "eval_interval": 0,
+        "eval_episodes": 400,
+        "checkpoint_interval": 0,
+        "tensorboard": False,
+        "plot": False,
+    }
+    config = resolve(flags=flags)
+    start = time.perf_counter()
+    trainer = Trainer.new(config, tmp_path / "run", progress=False)
+    summary = trainer.run()
+    trainer.close()
+    elapsed = time.perf_counter() - start
+    last = summary["last_eval"]
+    assert last["random_first_win"] >= 0.9 and last["random_second_win"] >= 0.9, last
+    assert elapsed < 180.0

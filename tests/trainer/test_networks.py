@@ -288,3 +288,22 @@ def test_maze_vin_inference_remembers_value_maps_until_the_weights_change(maze_s
         agent.q_from_v.weight.mul_(0.5)  # an optimizer step changes weights in place
         changed = agent(obs)
     assert calls and not torch.allclose(changed[0], first[0])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("channels", [[8], [8, 4]])
+def test_connect_four_cnn(shared, channels):
+    from trainer.networks import ConnectFourAgent
+
+    pool = pyenvpool.make("ConnectFour-v0", 6, random_opening_moves=20)
+    obs, _ = pool.reset()
+    cfg = NetworkConfig("connect_four_cnn", [16], "relu", channels, shared_torso=shared)
+    agent = build_agent(pool.spec, cfg)
+    check_agent(agent, {k: torch.from_numpy(v.copy()) for k, v in obs.items()}, 7)
+    # The third plane: the cells a piece lands on, one per open column.
+    planes = ConnectFourAgent.planes(torch.from_numpy(obs["board"]))
+    landing = planes[:, 2].sum(dim=1)  # [B, 7]: landing cells per column
+    torch.testing.assert_close(landing, torch.from_numpy(obs["action_mask"]).float())
+    with pytest.raises(ValueError, match="conv_channels"):
+        build_agent(pool.spec, NetworkConfig("connect_four_cnn", conv_channels=[]))
+    pool.close()

@@ -9,7 +9,7 @@ import torch
 
 from trainer.envs import TrainingEnvs
 from trainer.networks import build_agent
-from trainer.ppo import PPO, compute_gae
+from trainer.ppo import PPO, compute_gae, compute_negamax_gae
 from trainer.storage import RolloutStorage
 
 
@@ -150,3 +150,84 @@ def test_out_buffers_and_copies_fill_storage_identically(tiny_config):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     assert torch.equal(a.obs["obs"], b.obs["obs"])
     torch.testing.assert_close(a.final_values[a.truncated], b.final_values[b.truncated])
+
+
+# ------------------------------------------------------------------ self-play
+def test_negamax_gae_matches_hand_computation():
+    # One env, gamma 0.9, lambda 0.8. Steps 0-2 are one game: the first player
+    # moves, then the second, then the first wins (reward 1, terminated).
+    # Step 3 opens the next game; V(s4) = 0.3 bootstraps it. Values are each
+    # from their mover's view: V(s0..s3) = 0.1, -0.2, 0.4, 0.05.
+    rewards = torch.tensor([[0.0], [0.0], [1.0], [0.0]])
+    values = torch.tensor([[0.1], [-0.2], [0.4], [0.05]])
+    next_values = torch.tensor([[-0.2], [0.4], [9.0], [0.3]])  # 9.0: never read
+    terminated = torch.tensor([[False], [False], [True], [False]])
+    truncated = torch.zeros(4, 1, dtype=torch.bool)
+    advantages, returns = compute_negamax_gae(
+        rewards, values, next_values, terminated, truncated, 0.9, 0.8
+    )
+    # delta_t = r_t - 0.9 V(s_{t+1}) (1 - terminated_t) - V(s_t)
+    # A_t = delta_t - 0.72 A_{t+1} (1 - done_t)
+    a3 = 0.0 - 0.9 * 0.3 - 0.05  # -0.32
+    a2 = 1.0 - 0.4  # 0.6: the winning move; the game ends here
+    a1 = (0.0 - 0.9 * 0.4 + 0.2) - 0.72 * a2  # -0.16 - 0.432 = -0.592
+    a0 = (0.0 + 0.9 * 0.2 - 0.1) - 0.72 * a1  # 0.08 + 0.42624 = 0.50624
+    expected = torch.tensor([[a0], [a1], [a2], [a3]])
+    torch.testing.assert_close(advantages, expected)
+    torch.testing.assert_close(returns, expected + values)
+    torch.testing.assert_close(returns[:3, 0], torch.tensor([0.60624, -0.792, 1.0]))
+
+
+def test_negamax_gae_with_lambda_one_gives_each_mover_its_result():
+    # Undiscounted, lambda 1: every move's return is the game's result from its
+    # mover's view, whatever the values. A 5-move game the first player wins,
+    # then a 4-move game the second player wins.
+    rewards = torch.tensor([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]).unsqueeze(1)
+    terminated = torch.tensor([0, 0, 0, 0, 1, 0, 0, 0, 1], dtype=torch.bool).unsqueeze(1)
+    values = torch.randn(9, 1, generator=torch.Generator().manual_seed(0))
+    next_values = torch.cat([values[1:], torch.zeros(1, 1)])
+    false = torch.zeros(9, 1, dtype=torch.bool)
+    _, returns = compute_negamax_gae(rewards, values, next_values, terminated, false, 1.0, 1.0)
+    torch.testing.assert_close(
+        returns[:, 0], torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0])
+    )
+
+
+def test_negamax_gae_bootstraps_truncation_from_the_opponents_view():
+    # A truncated move: the final observation belongs to the opponent, whose
+    # value 0.5 is worth -0.5 to the mover; the recursion stops there.
+    rewards, values = torch.zeros(2, 1), torch.tensor([[0.2], [0.1]])
+    next_values = torch.tensor([[0.5], [0.7]])
+    truncated = torch.tensor([[True], [False]])
+    false = torch.zeros(2, 1, dtype=torch.bool)
+    advantages, _ = compute_negamax_gae(rewards, values, next_values, false, truncated, 0.9, 0.8)
+    torch.testing.assert_close(advantages[0, 0], torch.tensor(-0.9 * 0.5 - 0.2))
+
+
+def test_negamax_gae_without_alternation_is_ordinary_gae():
+    # Envs where a learner meets an opponent inside the env: every row is the
+    # learner's, so those columns get exactly compute_gae's result.
+    g = torch.Generator().manual_seed(1)
+    rewards, values, next_values = (torch.randn(6, 3, generator=g) for _ in range(3))
+    terminated = torch.rand(6, 3, generator=g) < 0.3
+    truncated = torch.zeros(6, 3, dtype=torch.bool)
+    args = (rewards, values, next_values, terminated, truncated, 0.9, 0.8)
+    alternating = torch.tensor([True, False, False])
+    mixed, _ = compute_negamax_gae(*args, alternating)
+    torch.testing.assert_close(mixed[:, 1:], compute_gae(*args)[0][:, 1:])
+    torch.testing.assert_close(mixed[:, :1], compute_negamax_gae(*args)[0][:, :1])
+
+
+def test_self_play_ppo_uses_negamax_gae(tiny_config):
+    config = tiny_config(task="ConnectFour-v0", self_play=True, task_kwargs={})
+    envs = TrainingEnvs(config.task, config.num_envs, config.seed)
+    ppo = PPO(config, envs, build_agent(envs.spec, config.network), torch.device("cpu"))
+    ppo.collect()
+    s = ppo.storage
+    args = (s.rewards, s.values[:-1], s.next_values(), s.terminated, s.truncated)
+    gamma, gae_lambda = config.gamma, config.ppo.gae_lambda
+    ppo.update(0)
+    expected, _ = compute_negamax_gae(*args, gamma, gae_lambda)
+    torch.testing.assert_close(s.advantages, expected)
+    assert not torch.allclose(s.advantages, compute_gae(*args, gamma, gae_lambda)[0])
+    envs.close()
