@@ -44,8 +44,7 @@ class NetworkConfig:
     """Which network the agent uses and its size. ``auto`` picks by task."""
 
     architecture: str = "auto"
-    """Network family: auto (by task), mlp, maze_cnn, maze_vin, connect_four_cnn or
-    binpack_attention."""
+    """Network: auto (by task), mlp, maze_cnn, maze_vin, connect_four_cnn, binpack_attention."""
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
     """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
     activation: str = "tanh"

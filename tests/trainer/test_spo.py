@@ -29,35 +29,33 @@ ROOT = Path(__file__).resolve().parents[2]
 IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 
 
+# A tiny Maze run: updates take a fraction of a second.
+TINY_RUN = {
+    "task": "Maze-v0",
+    "num_envs": 4,
+    "num_steps": 8,
+    "total_steps": 4 * 8 * 4,
+    "eval_interval": 64,
+    "eval_episodes": 4,
+    "eval_num_envs": 4,
+    "checkpoint_interval": 0,
+    "tensorboard": False,
+    "plot": False,
+    "console_interval": 1e9,
+    "env_threads": 1,
+    "conv_channels": "4,4",
+    "hidden_sizes": "16",
+    "task_kwargs": {"time_limit": 12},  # truncations happen in a short run
+}
+
+
 def spo_config(**flags):
     """A Maze SPO config whose updates take a fraction of a second."""
-    base = {
-        "task": "Maze-v0",
-        "algo": "spo",
-        "num_envs": 4,
-        "num_steps": 8,
-        "total_steps": 4 * 8 * 4,
-        "eval_interval": 64,
-        "eval_episodes": 4,
-        "eval_num_envs": 4,
-        "checkpoint_interval": 0,
-        "tensorboard": False,
-        "plot": False,
-        "console_interval": 1e9,
-        "env_threads": 1,
-        "conv_channels": "4,4",
-        "hidden_sizes": "16",
-        "num_particles": 4,
-        "search_depth": 2,
-        "resample_period": 2,
-        "replay_size": 4 * 16,
-        "sample_sequences": 4,
-        "sample_sequence_length": 4,
-        "gradient_steps": 2,
-        "task_kwargs": {"time_limit": 12},  # truncations happen in a short run
-    }
-    base.update(flags)
-    return resolve(flags=base)
+    search = {"num_particles": 4, "search_depth": 2, "resample_period": 2}
+    replay = {"replay_size": 4 * 16, "sample_sequences": 4, "sample_sequence_length": 4}
+    return resolve(
+        flags={**TINY_RUN, "algo": "spo", **search, **replay, "gradient_steps": 2, **flags}
+    )
 
 
 def make_algo(config):
@@ -379,26 +377,8 @@ def test_deduplicated_network_calls_match_the_full_batch():
 
 def ppo_twin(**flags):
     """A PPO config with spo_config's task, network and sizes."""
-    base = {
-        "task": "Maze-v0",
-        "num_envs": 4,
-        "num_steps": 8,
-        "total_steps": 4 * 8 * 2,
-        "num_minibatches": 2,
-        "eval_interval": 0,
-        "eval_episodes": 4,
-        "eval_num_envs": 4,
-        "checkpoint_interval": 0,
-        "tensorboard": False,
-        "plot": False,
-        "console_interval": 1e9,
-        "env_threads": 1,
-        "conv_channels": "4,4",
-        "hidden_sizes": "16",
-        "task_kwargs": {"time_limit": 12},
-    }
-    base.update(flags)
-    return resolve(flags=base)
+    run = {**TINY_RUN, "total_steps": 4 * 8 * 2, "num_minibatches": 2, "eval_interval": 0}
+    return resolve(flags={**run, **flags})
 
 
 def test_fork_from_a_ppo_checkpoint_warm_starts_spo_with_the_weights_only(tmp_path):
