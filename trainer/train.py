@@ -39,15 +39,7 @@ import torch
 
 import pyenvpool
 from trainer import checkpoint
-from trainer.config import (
-    Config,
-    apply,
-    dump,
-    evaluation_task_kwargs,
-    finalize,
-    load_yaml,
-    to_dict,
-)
+from trainer.config import Config, apply, dump, evaluation_task_kwargs, finalize, load_yaml, to_dict
 from trainer.envs import TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent

@@ -106,13 +106,14 @@ def test_state_dict_restores_exactly():
     envs.close(), other.close()
 
 
-def test_self_play_run_with_opponents_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("fraction", [0.0, 0.25])
+def test_self_play_run_resumes_exactly(tmp_path, fraction):
     flags = {
         "task": "ConnectFour-v0",
         "num_envs": 16,
         "num_steps": 8,
         "total_steps": 16 * 8 * 4,
-        "opponent_fraction": 0.25,
+        "opponent_fraction": fraction,
         "opponent_interval": 1,
         "eval_interval": 0,
         "eval_episodes": 4,
