@@ -99,10 +99,10 @@ inline void CheckObs(const Rows& rows, const std::vector<FieldSpec>& fields, boo
 
 // check_bounds: false for tasks whose state may legitimately leave the
 // observation box before the step that ends the episode (CartPole's velocities).
+// kwargs: the task's configuration (default: its defaults).
 template <class Task>
-int RunOne(const uint8_t* data, size_t size, bool check_bounds) {
+int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = Kwargs()) {
   Input in(data, size);
-  Kwargs kwargs;
   Task task(kwargs);
   const TaskSpec spec = task.Spec();
   typename Task::State state;

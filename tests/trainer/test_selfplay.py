@@ -62,17 +62,17 @@ def test_opponent_pool_adds_copies_and_draws_one_per_rollout():
     envs = make_envs(4, 0.5, opponent_pool_size=3, opponent_interval=2)
     config = resolve(flags={"task": "ConnectFour-v0"})
     agent = build_agent(envs.spec, config.network)
+    bias = [k for k in agent.state_dict() if k.startswith("actor.")][-1]  # the policy output's
     sizes = []
     for update in range(10):
         with torch.no_grad():
             agent.actor[-1].bias.fill_(float(update))  # tell the copies apart
         envs.prepare_opponents(agent, update)
         sizes.append(len(envs.snapshots))
-        assert (
-            envs.opponent_net.actor[-1].bias[0] == envs.snapshots[envs.current]["actor.4.bias"][0]
-        )
+        current = envs.snapshots[envs.current][bias][0]
+        assert envs.opponent_net.actor[-1].bias[0] == current
     assert sizes == [1, 1, 2, 2, 3, 3, 3, 3, 3, 3]
-    assert [float(w["actor.4.bias"][0]) for w in envs.snapshots] == [4.0, 6.0, 8.0]
+    assert [float(w[bias][0]) for w in envs.snapshots] == [4.0, 6.0, 8.0]
     actions = envs._opponent_actions({k: v[2:].copy() for k, v in envs.obs.items()})
     assert actions.shape == (2,) and ((0 <= actions) & (actions < 7)).all()
     envs.close()
@@ -106,13 +106,14 @@ def test_state_dict_restores_exactly():
     envs.close(), other.close()
 
 
-def test_self_play_run_with_opponents_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("fraction", [0.0, 0.25])
+def test_self_play_run_resumes_exactly(tmp_path, fraction):
     flags = {
         "task": "ConnectFour-v0",
         "num_envs": 16,
         "num_steps": 8,
         "total_steps": 16 * 8 * 4,
-        "opponent_fraction": 0.25,
+        "opponent_fraction": fraction,
         "opponent_interval": 1,
         "eval_interval": 0,
         "eval_episodes": 4,
