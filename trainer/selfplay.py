@@ -187,6 +187,11 @@ class SelfPlayEnvs:
             self._buffers[name][:] = np.concatenate([p[name] for p in parts])
         return {name: self._buffers[name] for name in self.spec.fields}
 
+    @property
+    def env_steps(self) -> int:
+        """Learner moves taken so far, like ``TrainingEnvs.env_steps`` (ranks report it)."""
+        return sum(e.env_steps for e in (self.self_play, self.opponents) if e is not None)
+
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {

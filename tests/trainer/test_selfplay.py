@@ -135,3 +135,17 @@ def test_self_play_run_resumes_exactly(tmp_path, fraction):
     assert summary["updates"] == 4
     for a, b in zip(straight.agent.parameters(), resumed.agent.parameters()):
         assert torch.equal(a, b)
+
+
+def test_self_play_envs_count_env_steps_like_training_envs():
+    from trainer.config import resolve
+    from trainer.selfplay import self_play_envs
+
+    config = resolve(flags={"task": "ConnectFour-v0", "num_envs": 4})
+    envs = self_play_envs(config)("ConnectFour-v0", 4, 1, {}, 1)
+    try:
+        assert envs.env_steps == 0
+        envs.step(np.flatnonzero(envs.obs["action_mask"][0])[:1].repeat(4))
+        assert envs.env_steps == 4
+    finally:
+        envs.close()
