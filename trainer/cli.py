@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -226,38 +227,46 @@ def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
         evaluator.close()
 
 
-def _main(
-    config_file: str | None,
-    resume: str | None,
-    fork: str | None,
-    evaluate: str | None,
-    render: int,
-    run_dir: str | None,
-    runs_root: str,
-    progress: bool | None,
-    print_config: bool,
-    **fields: Any,
-) -> None:
-    flags = {name: value for name, value in fields.items() if value is not None}
+@dataclass(frozen=True)
+class Request:
+    """What the command line asks for, besides the config flags."""
+
+    config_file: str | None
+    resume: str | None
+    fork: str | None
+    evaluate: str | None
+    render: int
+    run_dir: str | None
+    runs_root: str
+    progress: bool | None
+    print_config: bool
+    flags: dict[str, Any]  # the config fields given as flags
+
+
+def _main(**params: Any) -> None:
+    options = {f.name: params.pop(f.name) for f in fields(Request) if f.name != "flags"}
+    flags = {name: value for name, value in params.items() if value is not None}
+    request = Request(**options, flags=flags)
     modes = [
         name
-        for name, value in (("--resume", resume), ("--fork", fork), ("--evaluate", evaluate))
+        for name, value in (
+            ("--resume", request.resume),
+            ("--fork", request.fork),
+            ("--evaluate", request.evaluate),
+        )
         if value
     ]
     if len(modes) > 1:
         raise click.UsageError(f"{' and '.join(modes)} cannot be combined")
     world = None
     if LAUNCHED:
-        if evaluate:
+        if request.evaluate:
             raise click.UsageError("--evaluate runs in one process: start it without torchrun")
         from trainer.distributed import World
 
         world = World.from_environment()
     try:
-        _command(
-            world, config_file, resume, fork, evaluate, render, run_dir, runs_root, progress,
-            print_config, flags,
-        )  # fmt: skip
+        _command(world, request)
     except Exception as e:
         if world is None or world.is_main:
             raise
@@ -275,19 +284,7 @@ def _main(
             world.close()
 
 
-def _command(
-    world: Any,
-    config_file: str | None,
-    resume: str | None,
-    fork: str | None,
-    evaluate: str | None,
-    render: int,
-    run_dir: str | None,
-    runs_root: str,
-    progress: bool | None,
-    print_config: bool,
-    flags: dict[str, Any],
-) -> None:
+def _command(world: Any, request: Request) -> None:
     main_rank = world is None or world.is_main
 
     def on_main(fn: Any) -> Any:  # run on rank 0, hand the result to every rank
@@ -298,41 +295,45 @@ def _command(
             click.echo(text, **kwargs)
 
     try:
-        if evaluate:
-            extra = sorted(set(flags) - EVALUATE_FLAGS)
-            if extra or config_file:
-                bad = "--config" if config_file else "--" + extra[0].replace("_", "-")
+        if request.evaluate:
+            extra = sorted(set(request.flags) - EVALUATE_FLAGS)
+            if extra or request.config_file:
+                bad = "--config" if request.config_file else "--" + extra[0].replace("_", "-")
                 raise click.UsageError(
                     f"{bad} does not apply to --evaluate (it takes "
                     + ", ".join("--" + f.replace("_", "-") for f in sorted(EVALUATE_FLAGS))
                     + ", --render)"
                 )
-            _evaluate(evaluate, flags, render)
+            _evaluate(request.evaluate, request.flags, request.render)
             return
-        if render:
+        if request.render:
             raise click.UsageError("--render applies only to --evaluate")
-        if resume:
-            extra = sorted(set(flags) - {"total_steps"})
-            if extra or config_file or run_dir:
+        if request.resume:
+            extra = sorted(set(request.flags) - {"total_steps"})
+            if extra or request.config_file or request.run_dir:
                 bad = (
                     "--config"
-                    if config_file
+                    if request.config_file
                     else "--run-dir"
-                    if run_dir
+                    if request.run_dir
                     else "--" + extra[0].replace("_", "-")
                 )
                 raise click.UsageError(
                     f"--resume continues a run exactly, so {bad} cannot change; "
                     "only --total-steps may. "
-                    f"To train on with other settings use --fork {resume}/checkpoints/latest"
+                    "To train on with other settings use "
+                    f"--fork {request.resume}/checkpoints/latest"
                 )
             from trainer.train import Trainer, load_run_config
 
-            if print_config:
-                echo(on_main(lambda: dump(load_run_config(Path(resume)))), nl=False)
+            if request.print_config:
+                echo(on_main(lambda: dump(load_run_config(Path(request.resume)))), nl=False)
                 return
             trainer = Trainer.resume(
-                Path(resume), flags.get("total_steps"), progress=progress, world=world
+                Path(request.resume),
+                request.flags.get("total_steps"),
+                progress=request.progress,
+                world=world,
             )
         else:
 
@@ -341,22 +342,27 @@ def _command(
                 ("resume", None, run directory, None) when torchrun restarted a
                 run that has a checkpoint, else ("train", config, run directory,
                 fork source)."""
-                if RESTARTED and run_dir and not print_config:
+                if RESTARTED and request.run_dir and not request.print_config:
                     from trainer import checkpoint
 
-                    if checkpoint.pointer(Path(run_dir) / "checkpoints", "latest") is not None:
-                        return "resume", None, Path(run_dir), None
+                    if (
+                        checkpoint.pointer(Path(request.run_dir) / "checkpoints", "latest")
+                        is not None
+                    ):
+                        return "resume", None, Path(request.run_dir), None
                 source = None
-                if fork:
+                if request.fork:
                     from trainer import checkpoint
 
-                    source = checkpoint.load(fork)
+                    source = checkpoint.load(request.fork)
                     config = resolve(
-                        flags=flags, config_file=config_file, base=source["metadata"]["config"]
+                        flags=request.flags,
+                        config_file=request.config_file,
+                        base=source["metadata"]["config"],
                     )
                 else:
-                    config = resolve(flags=flags, config_file=config_file)
-                if print_config:
+                    config = resolve(flags=request.flags, config_file=request.config_file)
+                if request.print_config:
                     return "print", dump(config), None, None
                 import pyenvpool
 
@@ -365,7 +371,11 @@ def _command(
                         f"task: unknown task {config.task!r}; "
                         f"known: {', '.join(pyenvpool.list_tasks())}"
                     )
-                path = Path(run_dir) if run_dir else _run_dir(runs_root, config)
+                path = (
+                    Path(request.run_dir)
+                    if request.run_dir
+                    else _run_dir(request.runs_root, config)
+                )
                 return "train", config, path, source
 
             action, config, path, source = on_main(plan)
@@ -376,11 +386,11 @@ def _command(
 
             if action == "resume":
                 echo(f"torchrun restarted the job: resuming {path} from its latest checkpoint")
-                trainer = Trainer.resume(path, progress=progress, world=world)
+                trainer = Trainer.resume(path, progress=request.progress, world=world)
             elif source is not None:
-                trainer = Trainer.fork(source, config, path, progress=progress, world=world)
+                trainer = Trainer.fork(source, config, path, progress=request.progress, world=world)
             else:
-                trainer = Trainer.new(config, path, progress=progress, world=world)
+                trainer = Trainer.new(config, path, progress=request.progress, world=world)
         echo(f"run directory: {trainer.run_dir}")
         try:
             summary = trainer.run()
