@@ -411,6 +411,17 @@ def test_a_fork_into_spo_applies_the_spo_defaults_of_the_task():
     assert same.num_envs == base["num_envs"]
 
 
+def test_the_binpack_fine_tune_config_forks_a_ppo_run_into_spo():
+    base = dataclasses.asdict(resolve(flags={"task": "BinPack-v0"}))
+    path = ROOT / "configs" / "BinPack-v0-spo-finetune.yaml"
+    config = resolve(config_file=path, base=base)  # --fork CKPT --config FILE
+    overlay = yaml.safe_load((ROOT / "trainer" / "configs" / "BinPack-v0.spo.yaml").read_text())
+    assert config.algo == "spo" and config.num_envs == overlay["num_envs"]
+    assert config.spo.init_temperature == 0.01 and config.spo.dirichlet_fraction == 0.0
+    assert config.spo.spo_learning_rate == 1e-4 and config.spo.sample_sequences == 64
+    assert config.network == resolve(flags={"task": "BinPack-v0"}).network
+
+
 def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
     from click.testing import CliRunner
 
