@@ -2,6 +2,8 @@
 
     python bench/bench_spo.py [--task Maze-v0] [--spo-steps 30720] [--eval-every 10240]
                               [--eval-episodes 200] [--seed 1] [--threads 1] [--skip-train]
+                              [--fork CKPT] [--spo-config FILE]
+                              [--eval-particles N] [--eval-depth D]
 
 Two parts, all in this process, with ``--threads`` PyTorch and engine threads:
 
@@ -32,6 +34,7 @@ checkpoints). On a machine shared with other jobs the timings are noisy.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shlex
 import sys
@@ -44,6 +47,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pyenvpool  # noqa: E402
+from trainer import checkpoint  # noqa: E402
 from trainer.config import resolve  # noqa: E402
 from trainer.envs import TrainingEnvs  # noqa: E402
 from trainer.evaluate import Evaluator, greedy_policy  # noqa: E402
@@ -84,9 +89,18 @@ def search_throughput(task: str, threads: int, searches: int, dedupe: bool) -> d
     }
 
 
-def learning_run(task, algo, run_dir, flags, wall_budget=None):
-    config = resolve(flags={"task": task, "algo": algo, **flags})
-    trainer = Trainer.new(config, run_dir, progress=False)
+def learning_run(task, algo, run_dir, flags, wall_budget=None, source=None, config_file=None):
+    """Train from scratch, or from the checkpoint ``source`` (a fork)."""
+    if source is None:
+        config = resolve(flags={"task": task, "algo": algo, **flags}, config_file=config_file)
+        trainer = Trainer.new(config, run_dir, progress=False)
+    else:
+        config = resolve(
+            flags={"algo": algo, **flags},
+            config_file=config_file,
+            base=source["metadata"]["config"],
+        )
+        trainer = Trainer.fork(source, config, run_dir, progress=False)
     try:
         if wall_budget is None:
             trainer.run()
@@ -99,43 +113,53 @@ def learning_run(task, algo, run_dir, flags, wall_budget=None):
         raise
 
 
-def final_evaluation(trainer, config, episodes: int) -> dict:
-    ev = Evaluator(config.task, min(100, episodes), config.eval_seed, config.task_kwargs, 1)
+def evaluate(agent, config, device, episodes: int, temperature=None, search=None) -> dict:
+    """Greedy evaluation on ``episodes`` held-out episodes (one per env) and,
+    with a ``temperature``, the SMC search's (``search``: spo overrides)."""
+    ev = Evaluator(config.task, episodes, config.eval_seed, config.task_kwargs, 1)
     try:
-        out = {"greedy": ev.run(greedy_policy(trainer.agent, trainer.device), episodes)}
-        if config.algo == "spo":
-            policy = search_policy(
-                trainer.agent,
-                ev.pool,
-                trainer.algo.temperature,
-                config,
-                trainer.device,
-                config.eval_seed,
-            )
+        out = {"greedy": ev.run(greedy_policy(agent, device), episodes)}
+        if temperature is not None:
+            cfg = copy.deepcopy(config)
+            for key, value in (search or {}).items():
+                setattr(cfg.spo, key, value)
+            policy = search_policy(agent, ev.pool, temperature, cfg, device, config.eval_seed)
+            started = time.perf_counter()
             out["search"] = ev.run(policy, episodes)
+            out["search"]["seconds"] = time.perf_counter() - started
     finally:
         ev.close()
     return out
 
 
-def untrained_evaluation(task: str, flags: dict, episodes: int) -> dict:
-    """Greedy and search evaluations of a freshly initialised network: how much
-    of the search's return is the search itself rather than learning."""
-    config = resolve(flags={"task": task, "algo": "spo", **flags})
-    torch.manual_seed(config.seed)
-    ev = Evaluator(config.task, min(100, episodes), config.eval_seed, config.task_kwargs, 1)
-    try:
-        agent = build_agent(ev.pool.spec, config.network)
-        cpu = torch.device("cpu")
-        policy = search_policy(
-            agent, ev.pool, config.spo.init_temperature, config, cpu, config.eval_seed
+def start_evaluation(task: str, flags: dict, episodes: int, source=None, config_file=None,
+                     search=None) -> dict:  # fmt: skip
+    """Greedy and search evaluations of the starting network: a freshly
+    initialised one (how much of the search's return is the search itself
+    rather than learning), or the fork's checkpoint."""
+    if source is None:
+        config = resolve(flags={"task": task, "algo": "spo", **flags}, config_file=config_file)
+        torch.manual_seed(config.seed)
+    else:
+        config = resolve(
+            flags={"algo": "spo", **flags},
+            config_file=config_file,
+            base=source["metadata"]["config"],
         )
-        return {
-            "greedy": ev.run(greedy_policy(agent, cpu), episodes),
-            "search": ev.run(policy, episodes),
-        }
+    spec = make_spec(config)
+    agent = build_agent(spec, config.network)
+    if source is not None:
+        agent.load_state_dict(source["model"])
+    cpu = torch.device("cpu")
+    return evaluate(agent, config, cpu, episodes, config.spo.init_temperature, search)
+
+
+def make_spec(config):
+    pool = pyenvpool.make(config.task, num_envs=1, seed=0, **config.task_kwargs)
+    try:
+        return pool.spec
     finally:
-        ev.close()
+        pool.close()
 
 
 def curve(run_dir: Path) -> list[tuple]:
@@ -159,15 +183,28 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--fork", metavar="CKPT", help="start every run from this checkpoint")
+    ap.add_argument("--spo-config", metavar="FILE", help="config file over the SPO run's")
+    ap.add_argument("--eval-particles", type=int, help="particles of the final search")
+    ap.add_argument("--eval-depth", type=int, help="depth of the final search")
+    ap.add_argument("--runs-dir", metavar="DIR", help="keep the run directories here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    source = checkpoint.load(args.fork) if args.fork else None
+    task = source["metadata"]["task"] if source else args.task
+    search = {}
+    if args.eval_particles:
+        search["num_particles"] = args.eval_particles
+    if args.eval_depth:
+        search["search_depth"] = args.eval_depth
 
-    for dedupe in (True, False):
-        print("\n== search throughput (fresh network) ==")
-        tp = search_throughput(args.task, args.threads, args.searches, dedupe)
-        for k, v in tp.items():
-            print(f"  {k:38s} {v:,.3f}" if isinstance(v, float) else f"  {k:38s} {v}")
+    if source is None:
+        for dedupe in (True, False):
+            print("\n== search throughput (fresh network) ==")
+            tp = search_throughput(task, args.threads, args.searches, dedupe)
+            for k, v in tp.items():
+                print(f"  {k:38s} {v:,.3f}" if isinstance(v, float) else f"  {k:38s} {v}")
     if args.skip_train:
         return
 
@@ -178,41 +215,59 @@ def main() -> None:
         "eval_episodes": min(args.eval_episodes, 100),
         "eval_num_envs": min(args.eval_episodes, 100),
         "eval_interval": args.eval_every,
-        "checkpoint_interval": 0,
+        "checkpoint_interval": 0,  # the final checkpoint only
         "tensorboard": False,
         "plot": False,
         "console_interval": 1e9,
     }
     rows = []
-    fresh = untrained_evaluation(args.task, common, args.eval_episodes)
+    first = start_evaluation(task, common, args.eval_episodes, source, args.spo_config, search)
     rows.append(
-        ("untrained", 0, 0.0, fresh["greedy"]["mean_return"], fresh["search"]["mean_return"])
+        (
+            "start" if source else "untrained",
+            0,
+            0.0,
+            first["greedy"]["mean_return"],
+            first["search"]["mean_return"],
+        )
     )
+    print(f"\nstart: {rows[-1]} (search {first['search']['seconds']:.0f} s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp)
+        runs = Path(args.runs_dir or tmp)
         started = time.perf_counter()
         spo, spo_cfg = learning_run(
-            args.task, "spo", runs / "spo", {**common, "total_steps": args.spo_steps}
+            task,
+            "spo",
+            runs / "spo",
+            {**common, "total_steps": args.spo_steps},
+            source=source,
+            config_file=args.spo_config,
         )
         wall = spo.counters.train_time
         print(f"\nspo: {spo.counters.env_steps:,} steps, train {wall:.1f} s "
-              f"(run {time.perf_counter() - started:.1f} s)")  # fmt: skip
+              f"(run {time.perf_counter() - started:.1f} s)", flush=True)  # fmt: skip
         ppo_s, ppo_s_cfg = learning_run(
-            args.task, "ppo", runs / "ppo-steps", {**common, "total_steps": args.spo_steps}
+            task,
+            "ppo",
+            runs / "ppo-steps",
+            {**common, "total_steps": args.spo_steps},
+            source=source,
         )
         ppo_w, ppo_w_cfg = learning_run(
-            args.task,
+            task,
             "ppo",
             runs / "ppo-wall",
             {**common, "total_steps": 10**9, "eval_interval": 0},
             wall_budget=wall,
+            source=source,
         )
         for name, (trainer, cfg) in {
             "spo": (spo, spo_cfg),
             "ppo-steps": (ppo_s, ppo_s_cfg),
             "ppo-wall": (ppo_w, ppo_w_cfg),
         }.items():
-            ev = final_evaluation(trainer, cfg, args.eval_episodes)
+            eta = trainer.algo.temperature if cfg.algo == "spo" else None
+            ev = evaluate(trainer.agent, cfg, trainer.device, args.eval_episodes, eta, search)
             rows.append(
                 (
                     name,
@@ -227,11 +282,14 @@ def main() -> None:
                 print("  ", p)
             trainer.close()
 
-    print(f"\n== {args.task}: final evaluation on {args.eval_episodes} held-out episodes ==")
+    size = f"{search.get('num_particles', spo_cfg.spo.num_particles)} x "
+    size += f"{search.get('search_depth', spo_cfg.spo.search_depth)}"
+    print(f"\n== {task}: final evaluation on {args.eval_episodes} held-out episodes ==")
     print(f"{'run':10s} {'env steps':>10s} {'train s':>8s} {'greedy':>8s} {'search':>8s}")
-    for name, steps, t, greedy, search in rows:
-        print(f"{name:10s} {steps:>10,d} {t:>8.1f} {greedy:>8.3f} {search:>8.3f}")
-    print("(return: Maze = success rate, BinPack = volume utilisation)")
+    for name, steps, t, greedy, result in rows:
+        print(f"{name:10s} {steps:>10,d} {t:>8.1f} {greedy:>8.4f} {result:>8.4f}")
+    print(f"(search: {size} particles x depth; return: Maze = success rate, "
+          "BinPack = volume utilisation)")  # fmt: skip
 
 
 if __name__ == "__main__":
