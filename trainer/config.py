@@ -119,8 +119,9 @@ class SPOConfig:
     """Resample every this many depth steps; 0 disables periodic resampling (paper: 4)."""
     resample_ess_threshold: float = 0.0
     """Also resample envs whose ESS is below this fraction of N (0: off; Stoix ESS mode: 0.5)."""
-    search_gamma: float = 1.0
-    """Discount inside the search (Stoix: 1.0)."""
+    search_gamma: Optional[float] = None
+    """Discount of the search's 1-step advantages r + g V(s') - V(s); null: the run's gamma,
+    the critic's own, so that the advantages are its TD errors (Stoix: 1.0, for its 0.99)."""
     search_gae_lambda: float = 1.0
     """Lambda of the per-particle advantages the temperature loss uses (Stoix: 1.0)."""
     dirichlet_alpha: float = 0.03
@@ -621,8 +622,9 @@ def validate(config: Config) -> None:
         for name in ["init_temperature", "init_alpha", "spo_learning_rate", "dual_learning_rate"]:
             if getattr(spo, name) <= 0:
                 raise ConfigError(f"{name}: must be > 0, got {getattr(spo, name)}")
+        if spo.search_gamma is not None and not 0.0 <= spo.search_gamma <= 1.0:
+            raise ConfigError(f"search_gamma: must be in [0, 1], got {spo.search_gamma}")
         for name in [
-            "search_gamma",
             "search_gae_lambda",
             "critic_gae_lambda",
             "tau",

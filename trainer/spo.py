@@ -190,7 +190,7 @@ def search_config(config: Config, training: bool) -> SearchConfig:
         depth=spo.search_depth,
         resample_period=spo.resample_period,
         resample_ess_threshold=spo.resample_ess_threshold,
-        gamma=spo.search_gamma,
+        gamma=config.gamma if spo.search_gamma is None else spo.search_gamma,
         gae_lambda=spo.search_gae_lambda,
         dirichlet_alpha=spo.dirichlet_alpha,
         dirichlet_fraction=spo.dirichlet_fraction if training else 0.0,

@@ -20,7 +20,7 @@ from trainer import checkpoint
 from trainer.config import ConfigError, resolve
 from trainer.envs import TrainingEnvs
 from trainer.networks import build_agent
-from trainer.spo import SPO, ReplayBuffer, critic_targets, dense_target
+from trainer.spo import SPO, ReplayBuffer, critic_targets, dense_target, search_config
 from trainer.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,6 +321,14 @@ def test_spo_config_validation():
         spo_config(replay_size=8)
     with pytest.raises(ConfigError, match="num_particles"):
         spo_config(num_particles=0)
+    with pytest.raises(ConfigError, match="search_gamma"):
+        spo_config(search_gamma=1.5)
+
+
+def test_search_discount_follows_the_critics_unless_set():
+    """The search's advantages are the critic's TD errors: r + gamma V(s') - V(s)."""
+    assert search_config(spo_config(gamma=0.9), training=True).gamma == 0.9
+    assert search_config(spo_config(gamma=0.9, search_gamma=1.0), training=True).gamma == 1.0
 
 
 # -------------------------------------------------------------- CLI smoke
