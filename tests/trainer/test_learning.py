@@ -14,13 +14,20 @@ from trainer.config import resolve
 from trainer.train import Trainer
 
 
+def train(config, run_dir):
+    """Train ``config`` to its end: (summary, seconds)."""
+    start = time.perf_counter()
+    trainer = Trainer.new(config, run_dir, progress=False)
+    try:
+        summary = trainer.run()
+    finally:
+        trainer.close()
+    return summary, time.perf_counter() - start
+
+
 def test_cartpole_default_reaches_475(tmp_path):
     config = resolve(flags={"task": "CartPole-v1", "target_return": 475.0, "tensorboard": False})
-    start = time.perf_counter()
-    trainer = Trainer.new(config, tmp_path / "run", progress=False)
-    summary = trainer.run()
-    trainer.close()
-    elapsed = time.perf_counter() - start
+    summary, elapsed = train(config, tmp_path / "run")
     assert summary["best_return"] >= 475.0, summary
     assert summary["stop_reason"] == "target_return"
     assert elapsed < 60.0
@@ -54,11 +61,7 @@ def test_squared_default_reaches_a_near_optimal_score(tmp_path, distance, min_sc
         "tensorboard": False,
         "plot": False,
     }
-    start = time.perf_counter()
-    trainer = Trainer.new(resolve(flags=flags), tmp_path / "run", progress=False)
-    summary = trainer.run()
-    trainer.close()
-    elapsed = time.perf_counter() - start
+    summary, elapsed = train(resolve(flags=flags), tmp_path / "run")
     evaluation = summary["last_eval"]
     assert evaluation["score"] >= min_score, summary
     assert evaluation["mean_return"] >= 0.97 * best, summary
@@ -92,11 +95,7 @@ def test_connect_four_self_play_beats_random_quickly(tmp_path):
         "plot": False,
     }
     config = resolve(flags=flags)
-    start = time.perf_counter()
-    trainer = Trainer.new(config, tmp_path / "run", progress=False)
-    summary = trainer.run()
-    trainer.close()
-    elapsed = time.perf_counter() - start
+    summary, elapsed = train(config, tmp_path / "run")
     last = summary["last_eval"]
     assert last["random_first_win"] >= 0.9 and last["random_second_win"] >= 0.9, last
     assert elapsed < 180.0
@@ -115,11 +114,7 @@ def test_spo_learns_squared(tmp_path):
         "tensorboard": False,
         "plot": False,
     }
-    start = time.perf_counter()
-    trainer = Trainer.new(resolve(flags=flags), tmp_path / "run", progress=False)
-    summary = trainer.run()
-    trainer.close()
-    elapsed = time.perf_counter() - start
+    summary, elapsed = train(resolve(flags=flags), tmp_path / "run")
     last = summary["last_eval"]
     assert last["score"] >= 0.97 and last["greedy_score"] >= 0.97, last
     assert elapsed < 60.0
