@@ -24,46 +24,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# The checkout goes on the child's path only when it holds a development
-# build (pyenvpool/_core*.so); otherwise the child imports the installed package.
-IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
+from bench_train_tasks import child_env, run  # this folder is on sys.path
+
 TASK = "ConnectFour-v0"
 COLUMNS = ["random_first", "random_second", "heuristic_first", "heuristic_second"]
 TARGETS = {"random": 0.99, "heuristic": 0.90}
-
-
-def _env() -> dict[str, str]:
-    path = os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
-    return dict(os.environ, PYTHONPATH=path)
-
-
-def train(seed: int, budget: float, run_dir: Path, extra: list[str]) -> float:
-    command = [sys.executable, "-m", "trainer.cli", "--task", TASK, "--seed", str(seed)]
-    command += ["--run-dir", str(run_dir), "--no-progress", *extra]
-    print("$", " ".join(command), flush=True)
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL)
-    try:
-        proc.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # stop after this update, save, exit
-        try:
-            proc.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.returncode not in (0, 130, -signal.SIGINT):
-        raise SystemExit(f"the trainer exited with status {proc.returncode}")
-    return time.perf_counter() - start
 
 
 def meets_targets(event: dict) -> bool:
@@ -106,7 +77,7 @@ def final_evaluation(run_dir: Path, games: int, seed: int) -> None:
     command = [sys.executable, "-m", "trainer.cli", "--evaluate", str(checkpoint)]
     command += ["--eval-episodes", str(games), "--eval-seed", str(seed)]
     print("\n$", " ".join(command), flush=True)
-    subprocess.run(command, env=_env(), check=True)
+    subprocess.run(command, env=child_env(), check=True)
 
 
 def main() -> None:
@@ -120,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(args.runs_root or tempfile.mkdtemp(prefix="bench_connect4_"))
     run_dir = root / f"{TASK}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    elapsed = train(args.seed, args.budget, run_dir, args.extra)
+    elapsed = run(TASK, args.seed, args.budget, run_dir, args.extra)
     print(f"command wall time {elapsed:.1f} s; run directory {run_dir}")
     report(run_dir)
     if args.final_games > 0:

@@ -38,15 +38,20 @@ IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 METRIC = {"Maze-v0": "success_rate", "BinPack-v0": "volume_utilization"}
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a trainer subprocess (with the checkout on its path)."""
+    path = os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
+    return dict(os.environ, PYTHONPATH=path)
+
+
 def run(task: str, seed: int, budget: float, run_dir: Path, extra: list[str]) -> float:
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
-    )
+    """Train ``task`` in a subprocess for at most ``budget`` seconds (then
+    Ctrl-C: it stops after the update and saves); returns the wall time."""
     command = [sys.executable, "-m", "trainer.cli", "--task", task, "--seed", str(seed)]
     command += ["--run-dir", str(run_dir), "--no-progress", *extra]
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL)
     try:
         proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
