@@ -27,6 +27,19 @@ Two parts, all in this process, with ``--threads`` PyTorch and engine threads:
    ``untrained`` row evaluates a freshly initialised network the same way, to
    separate what the search adds by itself from what was learned.
 
+   With ``--fork CKPT`` all three runs start from that checkpoint's network
+   (e.g. a PPO run's best): SPO fine-tuning against PPO continuing, at equal
+   env steps and equal training time. The ``start`` row then evaluates the
+   checkpoint itself, greedy and with the search, and part 1 is skipped.
+   ``--spo-config FILE`` is applied over the SPO run's config (``--config``
+   of ``pyenvpool-train``).
+
+Final evaluations play ``--eval-episodes`` held-out episodes, one per
+evaluation env (so 1000 are the PPO protocol's 1,000 BinPack instances);
+``--eval-particles``/``--eval-depth`` set the final search's size (default:
+the SPO config's). ``--runs-dir DIR`` keeps the three run directories (with
+their final checkpoints) instead of deleting them.
+
 Training wall time is ``train_time`` (rollouts and updates, no evaluations or
 checkpoints). On a machine shared with other jobs the timings are noisy.
 """
@@ -34,7 +47,7 @@ checkpoints). On a machine shared with other jobs the timings are noisy.
 from __future__ import annotations
 
 import argparse
-import copy
+import dataclasses
 import json
 import shlex
 import sys
@@ -89,17 +102,20 @@ def search_throughput(task: str, threads: int, searches: int, dedupe: bool) -> d
     }
 
 
+def run_config(task, algo, flags, source=None, config_file=None):
+    """The config of a run from scratch, or of a fork of the checkpoint ``source``."""
+    flags = {"algo": algo, **flags}
+    if source is None:
+        return resolve(flags={"task": task, **flags}, config_file=config_file)
+    return resolve(flags=flags, config_file=config_file, base=source["metadata"]["config"])
+
+
 def learning_run(task, algo, run_dir, flags, wall_budget=None, source=None, config_file=None):
     """Train from scratch, or from the checkpoint ``source`` (a fork)."""
+    config = run_config(task, algo, flags, source, config_file)
     if source is None:
-        config = resolve(flags={"task": task, "algo": algo, **flags}, config_file=config_file)
         trainer = Trainer.new(config, run_dir, progress=False)
     else:
-        config = resolve(
-            flags={"algo": algo, **flags},
-            config_file=config_file,
-            base=source["metadata"]["config"],
-        )
         trainer = Trainer.fork(source, config, run_dir, progress=False)
     try:
         if wall_budget is None:
@@ -120,9 +136,7 @@ def evaluate(agent, config, device, episodes: int, temperature=None, search=None
     try:
         out = {"greedy": ev.run(greedy_policy(agent, device), episodes)}
         if temperature is not None:
-            cfg = copy.deepcopy(config)
-            for key, value in (search or {}).items():
-                setattr(cfg.spo, key, value)
+            cfg = dataclasses.replace(config, spo=dataclasses.replace(config.spo, **(search or {})))
             policy = search_policy(agent, ev.pool, temperature, cfg, device, config.eval_seed)
             started = time.perf_counter()
             out["search"] = ev.run(policy, episodes)
@@ -137,17 +151,9 @@ def start_evaluation(task: str, flags: dict, episodes: int, source=None, config_
     """Greedy and search evaluations of the starting network: a freshly
     initialised one (how much of the search's return is the search itself
     rather than learning), or the fork's checkpoint."""
-    if source is None:
-        config = resolve(flags={"task": task, "algo": "spo", **flags}, config_file=config_file)
-        torch.manual_seed(config.seed)
-    else:
-        config = resolve(
-            flags={"algo": "spo", **flags},
-            config_file=config_file,
-            base=source["metadata"]["config"],
-        )
-    spec = make_spec(config)
-    agent = build_agent(spec, config.network)
+    config = run_config(task, "spo", flags, source, config_file)
+    torch.manual_seed(config.seed)
+    agent = build_agent(make_spec(config), config.network)
     if source is not None:
         agent.load_state_dict(source["model"])
     cpu = torch.device("cpu")
