@@ -22,7 +22,7 @@ TaskEntry Entry() {
             kwargs.CheckAllUsed(Task::kId);  // in case the task did not
             return std::make_unique<Pool<Task>>(std::move(task), kwargs.Resolved(), o.num_envs,
                                                 o.num_threads, o.seed, o.max_snapshots,
-                                                o.batch_size);
+                                                o.batch_size, o.autoreset);
           }};
 }
 

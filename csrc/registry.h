@@ -12,11 +12,12 @@
 namespace pyenvpool {
 
 struct PoolOptions {
-  int64_t num_envs;
-  int num_threads;
-  uint64_t seed;
-  int64_t max_snapshots;
-  int64_t batch_size;
+  int64_t num_envs = 1;
+  int num_threads = 1;
+  uint64_t seed = 0;
+  int64_t max_snapshots = 0;
+  int64_t batch_size = 1;
+  bool autoreset = true;
 };
 
 struct TaskEntry {

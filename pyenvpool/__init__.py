@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pyenvpool._core import SnapshotCapacityError
 from pyenvpool._pool import EnvPool, list_tasks, make
-from pyenvpool._spec import FieldSpec, Spec
+from pyenvpool._spec import ActionSpec, FieldSpec, Spec
 
 __all__ = [
+    "ActionSpec",
     "EnvPool",
     "FieldSpec",
     "SnapshotCapacityError",

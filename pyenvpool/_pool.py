@@ -16,14 +16,13 @@ View lifetimes (the one rule to remember):
 from __future__ import annotations
 
 import atexit
-import os
 import weakref
 from typing import Any
 
 import numpy as np
 
 from pyenvpool import _core
-from pyenvpool._spec import FieldSpec, Spec
+from pyenvpool._spec import ActionSpec, FieldSpec, Spec
 
 _OPEN_POOLS: weakref.WeakSet = weakref.WeakSet()
 
@@ -40,24 +39,6 @@ def list_tasks() -> list[str]:
     return list(_core.list_tasks())
 
 
-def _default_num_threads(num_envs: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, num_envs))
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
-
-
 def make(
     task_id: str,
     num_envs: int,
@@ -66,6 +47,7 @@ def make(
     seed: int = 0,
     batch_size: int | None = None,
     max_snapshots: int | None = None,
+    autoreset: bool = True,
     **task_kwargs: Any,
 ) -> EnvPool:
     """Create a pool of ``num_envs`` copies of ``task_id``.
@@ -80,28 +62,28 @@ def make(
         batch_size: for the asynchronous ``send``/``recv`` API; ``None`` means
             ``num_envs`` (synchronous stepping).
         max_snapshots: cap on live snapshots; ``None`` means no cap.
+        autoreset: ``True`` (the default) starts an env's next episode in the
+            step that ends one (same-step auto-reset). ``False`` keeps a
+            finished env in its final state instead: its row of ``obs`` shows
+            the last observation, later steps leave it unchanged (reward 0,
+            the same flags), and ``reset(env_ids=...)`` starts its next episode.
         **task_kwargs: task parameters (see the task's docs); an unknown key
             raises ``TypeError`` naming it.
+
+    Every argument is checked by the engine (``pyenvpool._core.make``), which
+    raises ``TypeError`` or ``ValueError`` naming the argument.
     """
-    if not isinstance(task_id, str):
-        raise TypeError(f"task_id must be a str, got {type(task_id).__name__}")
-    num_envs = _check_int("num_envs", num_envs, 1, 2**31 - 1)
-    num_threads = (
-        _default_num_threads(num_envs)
-        if num_threads is None
-        else _check_int("num_threads", num_threads, 1, 1024)
+    core = _core.make(
+        task_id,
+        num_envs,
+        num_threads,
+        seed,
+        batch_size,
+        max_snapshots,
+        bool(autoreset),
+        task_kwargs,
     )
-    seed = _check_int("seed", seed, 0, 2**64 - 1)
-    batch_size = (
-        num_envs if batch_size is None else _check_int("batch_size", batch_size, 1, num_envs)
-    )
-    cap = (
-        np.iinfo(np.int64).max
-        if max_snapshots is None
-        else _check_int("max_snapshots", max_snapshots, 0)
-    )
-    core = _core.make(task_id, num_envs, num_threads, seed, cap, batch_size, dict(task_kwargs))
-    return EnvPool(core, max_snapshots)
+    return EnvPool(core)
 
 
 class EnvPool:
@@ -112,16 +94,17 @@ class EnvPool:
     valid.
     """
 
-    def __init__(self, core: Any, max_snapshots: int | None) -> None:
+    def __init__(self, core: Any) -> None:
         self._core = core
-        self._max_snapshots = max_snapshots
         self._obs = core.obs
         self._step_result = core.step_result
+        action = ActionSpec._from_core(*core.action)
         self._spec = Spec(
             task_id=core.task_id,
             fields={f[0]: FieldSpec._from_core(*f) for f in core.obs_fields},
-            num_actions=core.num_actions,
+            num_actions=action.num_logits,
             instance_fields={f[0]: FieldSpec._from_core(*f) for f in core.instance_fields},
+            action=action,
         )
         _OPEN_POOLS.add(self)
 
@@ -144,6 +127,11 @@ class EnvPool:
         return self._core.batch_size
 
     @property
+    def autoreset(self) -> bool:
+        """Whether an env that ends starts its next episode in the same step."""
+        return self._core.autoreset
+
+    @property
     def spec(self) -> Spec:
         return self._spec
 
@@ -160,10 +148,8 @@ class EnvPool:
 
     @property
     def single_action_space(self):
-        """``gymnasium.spaces.Discrete(num_actions)``."""
-        from gymnasium import spaces
-
-        return spaces.Discrete(self._spec.num_actions)
+        """The Gymnasium space of one env's action (``spec.action``)."""
+        return self._spec.action.to_space()
 
     # ---------------------------------------------------------- live envs
     def reset(
@@ -188,19 +174,21 @@ class EnvPool:
             full batch; otherwise owned arrays of the reset rows, and
             ``info["env_id"]`` lists them.
         """
-        ids = None if env_ids is None else _as_index_array(env_ids, "env_ids")
-        k = self.num_envs if ids is None else len(ids)
-        seeds = self._seeds(seed, k, ids)
-        arrays = None if instances is None else self._instance_arrays(instances, k)
-        self._core.reset(ids, seeds, arrays)
-        if ids is None:
+        self._core.reset(env_ids, seed, instances)
+        if env_ids is None:
             return self._obs, {}
+        ids = np.asarray(env_ids, np.int64).reshape(-1)
         return {n: v[ids] for n, v in self._obs.items()}, {"env_id": ids}
 
     def step(
         self, actions: np.ndarray, *, out: dict[str, np.ndarray] | None = None, copy: bool = False
     ):
-        """Step every env once with ``actions`` (integer array, ``[num_envs]``).
+        """Step every env once with ``actions``, one row per env, shaped by the
+        task's action space (``spec.action``): int ``[num_envs]`` (Discrete),
+        int ``[num_envs, k]`` (MultiDiscrete) or float ``[num_envs, *shape]``
+        (Box; other float or integer dtypes are converted to float32, NaN and
+        infinity are refused, and out-of-range values reach the task, which
+        treats them as its original does).
 
         Returns ``(obs, reward, terminated, truncated, info)``. Where an episode
         ended (``terminated | truncated``), ``obs`` already holds the first
@@ -245,7 +233,7 @@ class EnvPool:
     # ----------------------------------------------------------- snapshots
     @property
     def max_snapshots(self) -> int | None:
-        return self._max_snapshots
+        return self._core.max_snapshots
 
     @property
     def snapshot_count(self) -> int:
@@ -269,7 +257,7 @@ class EnvPool:
         :class:`SnapshotCapacityError` (and stores nothing) when the copies
         would exceed ``max_snapshots``.
         """
-        return self._core.snapshot(None if env_ids is None else _as_index_array(env_ids, "env_ids"))
+        return self._core.snapshot(env_ids)
 
     def restore(self, state_ids: Any, env_ids: Any = None) -> dict[str, np.ndarray]:
         """Make live envs continue from stored states; the ids stay valid.
@@ -278,10 +266,10 @@ class EnvPool:
         Several envs may restore the same id. Returns the restored envs'
         observations (views of the full batch when ``env_ids`` is None).
         """
-        ids = None if env_ids is None else _as_index_array(env_ids, "env_ids")
-        self._core.restore(state_ids, ids)
-        if ids is None:
+        self._core.restore(state_ids, env_ids)
+        if env_ids is None:
             return self._obs
+        ids = np.asarray(env_ids, np.int64).reshape(-1)
         return {n: v[ids] for n, v in self._obs.items()}
 
     def simulate(self, state_ids: Any, actions: Any):
@@ -318,9 +306,7 @@ class EnvPool:
         truncated or altered; ``SnapshotCapacityError`` if they would exceed
         ``max_snapshots``. Restore the ids into live envs with :meth:`restore`.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, got {type(data).__name__}")
-        return self._core.import_states(bytes(data))
+        return self._core.import_states(data)
 
     # -------------------------------------------------------------- misc
     @property
@@ -328,9 +314,27 @@ class EnvPool:
         """Every task parameter of this pool, defaults included ("key=value;...")."""
         return self._core.config
 
-    def render(self, env_id: int = 0) -> str:
-        """A text picture of one env's current state."""
-        return self._core.render(_check_int("env_id", env_id, 0, self.num_envs - 1))
+    @property
+    def render_modes(self) -> tuple[str, ...]:
+        """``("ansi", "rgb_array")``, or ``("ansi",)`` for a task that does not draw."""
+        return ("ansi",) if self._core.frame_shape is None else ("ansi", "rgb_array")
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int] | None:
+        """``(height, width, 3)`` of this task's rgb frames (None if it does not draw)."""
+        return self._core.frame_shape
+
+    def render(self, env_ids: Any = 0, *, mode: str = "ansi"):
+        """Pictures of envs' current states.
+
+        ``env_ids``: one env id (the default, 0), an array of ids, or None
+        for every env. ``mode="ansi"`` gives text (a str, or a list of them);
+        ``mode="rgb_array"`` gives uint8 frames ``[height, width, 3]`` (or
+        ``[k, height, width, 3]``), drawn in parallel on the pool's threads.
+        The frames are new arrays the caller owns. Nothing is drawn unless
+        asked for, so a pool that never renders pays nothing for it.
+        """
+        return self._core.render(env_ids, mode)
 
     def close(self) -> None:
         """Stop and join the worker threads. Idempotent. Later calls that
@@ -347,71 +351,6 @@ class EnvPool:
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"num_threads={self.num_threads}"
         return f"EnvPool({self.task_id!r}, num_envs={self.num_envs}, {state})"
-
-    # ------------------------------------------------------------ helpers
-    def _seeds(self, seed: Any, k: int, ids: np.ndarray | None) -> list[int] | None:
-        if seed is None:
-            return None
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            return [_check_int("seed", seed, 0, 2**64 - 1)] * k
-        if isinstance(seed, np.ndarray):
-            seeds = list(seed.reshape(-1))
-        elif isinstance(seed, (list, tuple)):
-            seeds = list(seed)
-        else:
-            raise TypeError(f"seed must be an int or a sequence of ints, got {type(seed).__name__}")
-        if len(seeds) != k:
-            raise ValueError(f"got {len(seeds)} seeds for {k} envs")
-        return [_check_int("seed", s, 0, 2**64 - 1) for s in seeds]
-
-    def _instance_arrays(self, instances: Any, k: int) -> dict[str, np.ndarray]:
-        fields = self._spec.instance_fields
-        if not fields:
-            raise ValueError(f"{self.task_id} does not accept instances")
-        if not isinstance(instances, dict):
-            raise TypeError("instances must be a dict of arrays")
-        unknown = sorted(set(instances) - set(fields))
-        if unknown:
-            raise KeyError(f"unknown instance field {unknown[0]!r}; expected {sorted(fields)}")
-        missing = sorted(set(fields) - set(instances))
-        if missing:
-            raise ValueError(f"instances is missing field {missing[0]!r}")
-        out = {}
-        for name, f in fields.items():
-            arr = np.asarray(instances[name])
-            want = (k, *f.shape)
-            if arr.shape != want:
-                raise ValueError(f"instance field {name!r} must have shape {want}, got {arr.shape}")
-            kind, target = arr.dtype.kind, f.dtype.kind
-            if target == "b" and kind != "b":
-                raise TypeError(f"instance field {name!r} must be bool, got {arr.dtype}")
-            if target in "iu" and kind not in "iu":
-                raise TypeError(f"instance field {name!r} must be integer, got {arr.dtype}")
-            if target == "f" and kind not in "iuf":
-                raise TypeError(f"instance field {name!r} must be numeric, got {arr.dtype}")
-            if target == "f" and not np.isfinite(arr).all():
-                raise ValueError(f"instance field {name!r} contains NaN or infinity")
-            if target in "iu" and arr.size:
-                info = np.iinfo(f.dtype)
-                if arr.min() < info.min or arr.max() > info.max:
-                    raise ValueError(f"instance field {name!r} has values outside {f.dtype}")
-            out[name] = np.ascontiguousarray(arr, dtype=f.dtype)
-        return out
-
-
-def _as_index_array(ids: Any, name: str) -> np.ndarray:
-    arr = np.asarray(ids)
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must be a 1-D array of env indices, got a scalar")
-    if arr.size == 0:
-        return np.zeros(0, np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must have an integer dtype, got {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if not arr.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray(...)")
-    return arr.astype(np.int64, copy=False)
 
 
 def _deep_copy(value: Any) -> Any:

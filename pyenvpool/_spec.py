@@ -1,4 +1,4 @@
-"""Observation specs, derived from the table each C++ task declares once."""
+"""Observation and action specs, derived from the table each C++ task declares once."""
 
 from __future__ import annotations
 
@@ -35,19 +35,83 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class ActionSpec:
+    """One env's action space.
+
+    ``kind`` is ``"discrete"`` (an int in ``[0, nvec[0])``), ``"multi_discrete"``
+    (``len(nvec)`` ints, component ``c`` in ``[0, nvec[c])``) or ``"box"``
+    (float32 of ``shape``, nominally within ``[low, high]``). A batch of actions
+    has a leading ``num_envs`` dimension: int ``[N]``, int ``[N, k]`` or float32
+    ``[N, *shape]``.
+    """
+
+    kind: str
+    nvec: tuple[int, ...] = ()
+    shape: tuple[int, ...] = ()
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    @classmethod
+    def discrete(cls, n: int) -> ActionSpec:
+        return cls("discrete", (int(n),), ())
+
+    @classmethod
+    def _from_core(cls, kind: str, nvec: list, shape: tuple, low: list, high: list) -> ActionSpec:
+        shape = tuple(shape)
+        if kind == "box":
+            dtype = np.dtype(np.float32)
+            return cls(kind, (), shape, _bound(low, shape, dtype), _bound(high, shape, dtype))
+        return cls(kind, tuple(int(n) for n in nvec), shape)
+
+    @property
+    def num_logits(self) -> int:
+        """Logits of a categorical policy: n, or the sum of the component counts; 0 for Box."""
+        return 0 if self.kind == "box" else int(sum(self.nvec))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32 if self.kind == "box" else np.int64)
+
+    def to_space(self):
+        """The Gymnasium space of one env's action."""
+        from gymnasium import spaces
+
+        if self.kind == "discrete":
+            return spaces.Discrete(self.nvec[0])
+        if self.kind == "multi_discrete":
+            return spaces.MultiDiscrete(np.array(self.nvec, np.int64))
+        return spaces.Box(self.low, self.high, shape=self.shape, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        if self.kind == "discrete":
+            return f"Discrete({self.nvec[0]})"
+        if self.kind == "multi_discrete":
+            return f"MultiDiscrete({list(self.nvec)})"
+        return f"Box({self.low.min()}, {self.high.max()}, {self.shape})"
+
+
+@dataclass(frozen=True)
 class Spec:
-    """What a pool produces: observation fields (name -> FieldSpec) and the
-    number of flat discrete actions. `instance_fields` are the arrays that
-    `reset(instances=...)` accepts, with a leading dimension of k envs."""
+    """What a pool produces and takes: observation fields (name -> FieldSpec),
+    the action space, and ``num_actions``, the logits a categorical policy
+    needs (Discrete: n; MultiDiscrete: the sum of the component counts; Box:
+    0). ``instance_fields`` are the arrays that ``reset(instances=...)``
+    accepts, with a leading dimension of k envs. ``action`` defaults to
+    ``Discrete(num_actions)``."""
 
     task_id: str
     fields: dict[str, FieldSpec]
     num_actions: int
     instance_fields: dict[str, FieldSpec]
+    action: ActionSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is None:
+            object.__setattr__(self, "action", ActionSpec.discrete(self.num_actions))
 
     def __repr__(self) -> str:
         rows = ", ".join(f"{n}: {f.dtype}{list(f.shape)}" for n, f in self.fields.items())
-        return f"Spec({self.task_id}, fields={{{rows}}}, num_actions={self.num_actions})"
+        return f"Spec({self.task_id}, fields={{{rows}}}, action={self.action!r})"
 
 
 def _bound(values: list, shape: tuple, dtype: np.dtype) -> np.ndarray:

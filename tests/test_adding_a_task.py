@@ -202,7 +202,7 @@ def test_the_built_task_runs_the_pages_examples_and_gets_the_engine_for_free(cus
     script = custom_build / "page_examples.py"
     script.write_text("\n\n".join(body for _, body in tagged_blocks("python", "custom-build")))
     printed = _run(custom_build, [str(script)]).stdout
-    assert f"Spec({task_id()}, fields={{obs: float32[2]}}, num_actions=2)" in printed, printed
+    assert f"Spec({task_id()}, fields={{obs: float32[2]}}, action=Discrete(2))" in printed, printed
     checks = custom_build / "engine_checks.py"
     checks.write_text(ENGINE_CHECKS.replace("Corridor-v0", task_id()))
     assert "engine checks passed" in _run(custom_build, [str(checks)]).stdout

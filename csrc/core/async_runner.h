@@ -1,7 +1,8 @@
 // AsyncRunner: EnvPool-style asynchronous stepping (batch_size < num_envs).
 //
 // Data flow:
-//   Send(actions, env_ids) -> a FIFO of (env, action) -> worker threads step
+//   Send(actions, env_ids) -> each env's action row is copied to its slot of
+//   the action table, its id goes into a FIFO -> worker threads step
 //   one env each into its staging row (row env of the pool's live buffers) ->
 //   the worker that *finishes* claims the next result row and copies the env's
 //   results there -> Recv() returns the next full batch of batch_size rows.
@@ -34,19 +35,21 @@ namespace pyenvpool {
 
 class AsyncRunner {
  public:
-  // Steps env `env` with `action`, writing its results into row `env` of the
-  // staging targets.
-  using StepFn = void (*)(void* ctx, int64_t env, int32_t action);
+  // Steps env `env` with the action row at `action`, writing its results into
+  // row `env` of the staging targets.
+  using StepFn = void (*)(void* ctx, int64_t env, const void* action);
 
   AsyncRunner(int num_threads, int64_t num_envs, int64_t batch_size,
-              const std::vector<FieldSpec>& fields, const BatchArrays& staging, StepFn fn,
-              void* ctx)
+              const std::vector<FieldSpec>& fields, int64_t action_bytes,
+              const BatchArrays& staging, StepFn fn, void* ctx)
       : num_envs_(num_envs),
         batch_size_(batch_size),
         num_slots_((num_envs + batch_size - 1) / batch_size + 2),
+        action_bytes_(action_bytes),
         staging_(staging.targets()),
         fn_(fn),
         ctx_(ctx),
+        actions_(num_envs * action_bytes),
         queue_(num_envs),
         in_flight_(num_envs, 0),
         done_(num_slots_) {
@@ -68,8 +71,10 @@ class AsyncRunner {
   bool InFlight(int64_t env) const { return in_flight_[env] != 0; }
   int64_t in_flight_count() const { return in_flight_count_; }
 
-  // Checks everything first, then queues all k envs.
-  void Send(const int32_t* actions, const int64_t* env_ids, int64_t k) {
+  // Checks everything first, then queues all k envs; `actions` holds k rows of
+  // action_bytes each. An env's row stays untouched until its result is
+  // received (it cannot be sent again before), so workers read it unlocked.
+  void Send(const void* actions, const int64_t* env_ids, int64_t k) {
     for (int64_t j = 0; j < k; ++j) {
       if (in_flight_[env_ids[j]]) {
         throw ValueError("env " + std::to_string(env_ids[j]) +
@@ -80,7 +85,9 @@ class AsyncRunner {
       std::lock_guard<std::mutex> lock(mu_);
       for (int64_t j = 0; j < k; ++j) {
         in_flight_[env_ids[j]] = 1;
-        queue_[tail_ % num_envs_] = Item{env_ids[j], actions[j]};
+        std::memcpy(&actions_[env_ids[j] * action_bytes_],
+                    static_cast<const uint8_t*>(actions) + j * action_bytes_, action_bytes_);
+        queue_[tail_ % num_envs_] = env_ids[j];
         ++tail_;
       }
       in_flight_count_ += k;
@@ -126,30 +133,26 @@ class AsyncRunner {
   }
 
  private:
-  struct Item {
-    int64_t env;
-    int32_t action;
-  };
   struct alignas(64) Counter {
     std::atomic<int64_t> count{0};
   };
 
   void WorkerLoop() {
     while (true) {
-      Item item;
+      int64_t env;
       {
         std::unique_lock<std::mutex> lock(mu_);
         work_cv_.wait(lock, [&] { return stop_ || head_ != tail_; });
         if (stop_) return;
-        item = queue_[head_ % num_envs_];
+        env = queue_[head_ % num_envs_];
         ++head_;
       }
-      fn_(ctx_, item.env, item.action);
+      fn_(ctx_, env, &actions_[env * action_bytes_]);
       const int64_t row = next_row_.fetch_add(1, std::memory_order_acq_rel);
       const int64_t s = (row / batch_size_) % num_slots_;
-      CopyResult(item.env, slot_targets_[s], row % batch_size_);
+      CopyResult(env, slot_targets_[s], row % batch_size_);
       reinterpret_cast<int32_t*>(env_ids_[s]->data())[row % batch_size_] =
-          static_cast<int32_t>(item.env);
+          static_cast<int32_t>(env);
       if (done_[s].count.fetch_add(1, std::memory_order_acq_rel) + 1 == batch_size_) {
         std::lock_guard<std::mutex> lock(mu_);
         ready_cv_.notify_all();
@@ -177,6 +180,7 @@ class AsyncRunner {
   const int64_t num_envs_;
   const int64_t batch_size_;
   const int64_t num_slots_;
+  const int64_t action_bytes_;
   std::vector<int64_t> row_bytes_;
   Targets staging_;
   StepFn fn_;
@@ -190,7 +194,8 @@ class AsyncRunner {
   // the caller of Send/Recv.
   std::mutex mu_;
   std::condition_variable work_cv_, ready_cv_;
-  std::vector<Item> queue_;
+  std::vector<uint8_t> actions_;  // row env: the action env was last sent with
+  std::vector<int64_t> queue_;    // env ids
   int64_t head_ = 0, tail_ = 0;
   bool stop_ = false;
   std::vector<uint8_t> in_flight_;

@@ -2,11 +2,19 @@
 // and a snapshot store.
 //
 // Data flow of a live step:
-//   actions (validated int32 [N]) -> ThreadPool splits [0, N) into contiguous
-//   chunks -> each env: Task::Step on its slot, write reward and flags; if the
-//   episode ended, write its last observation to final_obs and its totals to
+//   actions (validated by the bindings: [N, elements] int32 or float32, see
+//   ActionSpec) -> ThreadPool splits [0, N) into contiguous chunks -> each
+//   env: Task::Step on its slot, write reward and flags; if the episode ended,
+//   write its last observation to final_obs and its totals to
 //   episode_return/length, then Task::Reset -> Task::WriteObs into row i of
 //   the observation buffers.
+//
+// Auto-reset is on by default (same-step: the row already holds the next
+// episode's first observation). A pool made with autoreset=false keeps a
+// finished env in its final state instead: its row shows the last
+// observation, further steps leave it unchanged (reward 0, the same flags,
+// like a finished simulated state), and reset(env_ids) starts its next
+// episode. Gymnasium's single env and next-step adapters build on that.
 //
 // PoolBase is the type-erased face the bindings talk to: one virtual call per
 // batch. Pool<Task> holds the loops, so inside a batch every call to the task
@@ -14,7 +22,9 @@
 //
 // Invariants:
 // - Every check that can fail runs before any state changes (see errors.h).
-// - A live slot is never terminal: an env that ends is reset in the same step.
+// - With auto-reset a live slot is never terminal: an env that ends is reset
+//   in the same step. Without it, ended_[i] records how env i's episode ended
+//   until reset(i).
 // - Env i's future depends only on its own slot (task state with its RNG and
 //   counters, episode totals), never on the thread count or on other envs.
 // - Calls are not re-entrant; the bindings serialise them with `mutex()`.
@@ -25,6 +35,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -54,13 +65,15 @@ class PoolBase {
   // batch_size < num_envs makes the pool asynchronous: its num_threads
   // workers serve Send/Recv, and every other call runs on the caller's thread.
   PoolBase(std::string task_id, std::string config, TaskSpec spec, int64_t num_envs,
-           int num_threads, int64_t batch_size)
+           int num_threads, int64_t batch_size, bool autoreset)
       : task_id_(std::move(task_id)),
         config_(std::move(config)),
         spec_(std::move(spec)),
         num_envs_(num_envs),
         num_threads_(num_threads),
         batch_size_(batch_size),
+        autoreset_(autoreset),
+        ended_(num_envs, 0),
         threads_(batch_size < num_envs ? 1 : num_threads),
         live_(spec_.obs_fields, num_envs, /*with_episode_outputs=*/true),
         live_targets_(live_.targets()),
@@ -76,6 +89,7 @@ class PoolBase {
   int64_t num_envs() const { return num_envs_; }
   int num_threads() const { return num_threads_; }
   int64_t batch_size() const { return batch_size_; }
+  bool autoreset() const { return autoreset_; }
   bool is_async() const { return async_ != nullptr; }
   AsyncRunner* async() { return async_.get(); }
   const BatchArrays& live() const { return live_; }
@@ -103,8 +117,9 @@ class PoolBase {
     }
   }
 
-  // Live envs. `actions` has num_envs entries in [0, num_actions).
-  virtual void Step(const int32_t* actions, const Targets& out) = 0;
+  // Live envs. `actions`: num_envs rows of the task's action (see ActionSpec),
+  // already checked.
+  virtual void Step(const void* actions, const Targets& out) = 0;
   // Resets env_ids[0..k). seeds: k seeds (env gets stream (seeds[j], env_id))
   // or null to continue each env's stream. instances: null or k rows to load.
   virtual void Reset(const int64_t* env_ids, int64_t k, const uint64_t* seeds,
@@ -113,8 +128,9 @@ class PoolBase {
   // Snapshots. Ids must be checked live by the caller via CheckStateIds.
   virtual void Snapshot(const int64_t* env_ids, int64_t k, int64_t* ids_out) = 0;
   virtual void Restore(const int64_t* ids, const int64_t* env_ids, int64_t k) = 0;
-  // Steps copies of `ids`; writes k rows of the sim arrays (grown as needed).
-  virtual void Simulate(const int64_t* ids, const int32_t* actions, int64_t k,
+  // Steps copies of `ids` with k checked action rows; writes k rows of the
+  // sim arrays (grown as needed).
+  virtual void Simulate(const int64_t* ids, const void* actions, int64_t k,
                         int64_t* new_ids) = 0;
   virtual void Release(const int64_t* ids, int64_t k, bool missing_ok) = 0;
   virtual void CheckStateIds(const int64_t* ids, int64_t k) const = 0;
@@ -124,6 +140,11 @@ class PoolBase {
   virtual int64_t state_bytes() const = 0;     // bytes per snapshot record
 
   virtual std::string Render(int64_t env_id) const = 0;
+  // Rgb frames: {0, 0} when the task does not draw.
+  virtual FrameSize Frame() const = 0;
+  // Draws envs env_ids[0..k) into k consecutive frames of height x width x 3
+  // bytes at `out`, in parallel on the pool's threads.
+  virtual void RenderFrames(const int64_t* env_ids, int64_t k, uint8_t* out) const = 0;
 
   // Serialised snapshots (see state_codec.h): bytes that import_states turns
   // back into state ids in a pool of the same task and configuration.
@@ -146,6 +167,10 @@ class PoolBase {
   int64_t num_envs_;
   int num_threads_;
   int64_t batch_size_;
+  bool autoreset_;
+  // autoreset=false: per env, 0 while its episode runs, else the flags it
+  // ended with (bit 0 terminated, bit 1 truncated) until reset.
+  std::vector<uint8_t> ended_;
   std::vector<int64_t> row_bytes_;
   mutable ThreadPool threads_;  // mutable: const checks may run in parallel too
   BatchArrays live_;
@@ -171,11 +196,17 @@ class Pool final : public PoolBase {
   };
 
   Pool(Task task, std::string config, int64_t num_envs, int num_threads, uint64_t seed,
-       int64_t max_snapshots, int64_t batch_size)
-      : PoolBase(Task::kId, std::move(config), task.Spec(), num_envs, num_threads, batch_size),
+       int64_t max_snapshots, int64_t batch_size, bool autoreset)
+      : PoolBase(Task::kId, std::move(config), task.Spec(), num_envs, num_threads, batch_size,
+                 autoreset),
         task_(std::move(task)),
+        action_elements_(spec_.action.NumElements()),
         slots_(num_envs),
         store_(max_snapshots) {
+    if (!TakesActions<Task>(spec_.action.kind)) {
+      throw std::logic_error(std::string(Task::kId) +
+                             ": Spec().action does not match the type Step takes its action as");
+    }
     // Zero every byte, padding included, so exported states are deterministic.
     std::memset(static_cast<void*>(slots_.data()), 0, sizeof(Slot) * slots_.size());
     const Targets& out = live_targets_;
@@ -189,7 +220,8 @@ class Pool final : public PoolBase {
     if (batch_size < num_envs) {
       staging_ = live_targets_;
       async_ = std::make_unique<AsyncRunner>(num_threads, num_envs, batch_size, spec_.obs_fields,
-                                             live_, &Pool::AsyncStep, this);
+                                             spec_.action.NumElements() * 4, live_,
+                                             &Pool::AsyncStep, this);
     }
   }
 
@@ -198,9 +230,11 @@ class Pool final : public PoolBase {
     threads_.Stop();
   }
 
-  void Step(const int32_t* actions, const Targets& out) override {
+  void Step(const void* actions, const Targets& out) override {
     threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) StepLive(i, actions[i], out);
+      for (int64_t i = begin; i < end; ++i) {
+        StepLive(i, ActionAt<Task>(actions, i, action_elements_), out);
+      }
     });
   }
 
@@ -224,6 +258,7 @@ class Pool final : public PoolBase {
       for (int64_t j = 0; j < k; ++j) {
         Slot& s = slots_[env_ids[j]];
         s = Slot{loaded[j], 0.0, 0};
+        ended_[env_ids[j]] = 0;
         task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
       }
       return;
@@ -235,6 +270,7 @@ class Pool final : public PoolBase {
         task_.Reset(s.state);
         s.episode_return = 0.0;
         s.episode_length = 0;
+        ended_[env_ids[j]] = 0;
         task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
       }
     });
@@ -246,28 +282,31 @@ class Pool final : public PoolBase {
     for (int64_t j = 0; j < k; ++j) {
       auto& r = store_.Get(ids_out[j]);
       r.slot = slots_[env_ids[j]];
-      r.terminated = r.truncated = false;
+      r.terminated = (ended_[env_ids[j]] & 1) != 0;  // always 0 with auto-reset
+      r.truncated = (ended_[env_ids[j]] & 2) != 0;
     }
   }
 
   void Restore(const int64_t* ids, const int64_t* env_ids, int64_t k) override {
     for (int64_t j = 0; j < k; ++j) {
       const auto& r = store_.Get(ids[j]);
-      if (r.terminated || r.truncated) {
+      if (autoreset_ && (r.terminated || r.truncated)) {
         throw ValueError("state id " + std::to_string(ids[j]) +
                          " holds a finished episode; only unfinished states can be restored "
-                         "into live envs");
+                         "into the live envs of an auto-resetting pool");
       }
     }
     const Targets& out = live_targets_;
     for (int64_t j = 0; j < k; ++j) {
-      slots_[env_ids[j]] = store_.Get(ids[j]).slot;
+      const auto& r = store_.Get(ids[j]);
+      slots_[env_ids[j]] = r.slot;
+      ended_[env_ids[j]] = static_cast<uint8_t>((r.terminated ? 1 : 0) | (r.truncated ? 2 : 0));
       task_.WriteObs(slots_[env_ids[j]].state,
                      ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
     }
   }
 
-  void Simulate(const int64_t* ids, const int32_t* actions, int64_t k,
+  void Simulate(const int64_t* ids, const void* actions, int64_t k,
                 int64_t* new_ids) override {
     store_.CheckCapacity(k);
     EnsureSimRows(k);
@@ -286,7 +325,8 @@ class Pool final : public PoolBase {
           dst.truncated = src.truncated;
           out.reward[j] = 0.0f;
         } else {
-          const StepResult r = task_.Step(dst.slot.state, actions[j]);
+          const StepResult r =
+              task_.Step(dst.slot.state, ActionAt<Task>(actions, j, action_elements_));
           dst.slot.episode_return += r.reward;
           dst.slot.episode_length += 1;
           dst.terminated = r.terminated;
@@ -327,6 +367,30 @@ class Pool final : public PoolBase {
     return RenderTaskState(task_, slots_[env_id].state);
   }
 
+  FrameSize Frame() const override {
+    if constexpr (HasDraw<Task>::value) {
+      return task_.Frame();
+    } else {
+      return {};
+    }
+  }
+
+  void RenderFrames(const int64_t* env_ids, int64_t k, uint8_t* out) const override {
+    if constexpr (HasDraw<Task>::value) {
+      const FrameSize size = task_.Frame();
+      const int64_t frame_bytes = int64_t{size.height} * size.width * 3;
+      threads_.ParallelFor(k, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) {
+          Canvas canvas(out + j * frame_bytes, size.height, size.width);
+          task_.Draw(slots_[env_ids[j]].state, canvas);
+        }
+      });
+    } else {
+      (void)env_ids, (void)k, (void)out;
+      throw ValueError(std::string(Task::kId) + " has no rgb_array rendering");
+    }
+  }
+
   std::string ExportStates(const int64_t* ids, int64_t k) const override {
     StateCodec codec(task_id_, config_, sizeof(Record));
     std::string blob = codec.Header(k);
@@ -359,14 +423,24 @@ class Pool final : public PoolBase {
   }
 
  private:
-  // Async workers step one env into its row of the live (staging) buffers.
-  static void AsyncStep(void* ctx, int64_t env, int32_t action) {
+  // Async workers step one env into its row of the live (staging) buffers;
+  // `action` is that env's row of actions.
+  static void AsyncStep(void* ctx, int64_t env, const void* action) {
     auto* self = static_cast<Pool*>(ctx);
-    self->StepLive(env, action, self->staging_);
+    self->StepLive(env, ActionAt<Task>(action, 0, self->action_elements_), self->staging_);
   }
 
-  void StepLive(int64_t i, int32_t action, const Targets& out) {
+  void StepLive(int64_t i, ActionOf<Task> action, const Targets& out) {
     Slot& s = slots_[i];
+    if (!autoreset_ && ended_[i] != 0) {  // finished, not yet reset: absorbing
+      out.reward[i] = 0.0f;
+      out.terminated[i] = (ended_[i] & 1) != 0;
+      out.truncated[i] = (ended_[i] & 2) != 0;
+      out.episode_return[i] = 0.0;
+      out.episode_length[i] = 0;
+      task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), i});
+      return;
+    }
     const StepResult r = task_.Step(s.state, action);
     s.episode_return += r.reward;
     s.episode_length += 1;
@@ -377,9 +451,13 @@ class Pool final : public PoolBase {
       task_.WriteObs(s.state, ObsRow{out.final_obs.data(), row_bytes_.data(), i});
       out.episode_return[i] = s.episode_return;
       out.episode_length[i] = s.episode_length;
-      task_.Reset(s.state);
-      s.episode_return = 0.0;
-      s.episode_length = 0;
+      if (autoreset_) {
+        task_.Reset(s.state);
+        s.episode_return = 0.0;
+        s.episode_length = 0;
+      } else {
+        ended_[i] = static_cast<uint8_t>((r.terminated ? 1 : 0) | (r.truncated ? 2 : 0));
+      }
     } else {
       out.episode_return[i] = 0.0;
       out.episode_length[i] = 0;
@@ -391,6 +469,7 @@ class Pool final : public PoolBase {
   static constexpr int64_t kCheckChunk = 4096;  // id checks are ~2 ns each
 
   Task task_;
+  int64_t action_elements_;  // 4-byte scalars per action row
   std::vector<Slot> slots_;
   SnapshotStore<Slot> store_;
   std::vector<uint32_t> slot_scratch_;  // Simulate's new slots, reused across calls

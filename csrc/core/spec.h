@@ -1,9 +1,10 @@
-// Field specs and task kwargs: the one table each task declares.
+// Field specs, the action space and task kwargs: the one table each task declares.
 //
-// A task lists its observation fields once (name, dtype, shape, bounds). The
-// pool sizes its buffers from that list, the bindings build NumPy views from
-// it, and the Python side derives `spec` and the Gymnasium spaces from it.
-// Tasks that accept `instances=` in reset declare those fields the same way.
+// A task lists its observation fields once (name, dtype, shape, bounds) and
+// its action space once. The pool sizes its buffers from them, the bindings
+// build NumPy views and check actions against them, and the Python side
+// derives `spec` and the Gymnasium spaces from them. Tasks that accept
+// `instances=` in reset declare those fields the same way.
 #pragma once
 
 #include <cstdint>
@@ -63,10 +64,52 @@ struct FieldSpec {
   int64_t RowBytes() const { return NumElements() * DTypeSize(dtype); }
 };
 
+// The action space of one env. Actions reach a task as:
+//   Discrete(n)                   int32 in [0, n)                  Step(State&, int32_t)
+//   MultiDiscrete({n1, ..., nk})  k int32, component c in [0, nc)  Step(State&, const int32_t*)
+//   Box(shape, low, high)         prod(shape) finite float32       Step(State&, const float*)
+// The bindings check ranges (and finiteness for Box) before the engine runs;
+// a Box action outside [low, high] reaches the task unchanged, so the task
+// treats it as its original does (Pendulum clips the torque itself).
+struct ActionSpec {
+  enum class Kind : char { kDiscrete, kMultiDiscrete, kBox };
+
+  Kind kind = Kind::kDiscrete;
+  std::vector<int32_t> nvec;           // Discrete: {n}; MultiDiscrete: one count per component
+  std::vector<int64_t> shape;          // per env: {} (Discrete), {k} (MultiDiscrete), Box's shape
+  std::vector<double> low, high;       // Box: one value for every element, or one per element
+
+  static ActionSpec Discrete(int32_t n) { return {Kind::kDiscrete, {n}, {}, {}, {}}; }
+  static ActionSpec MultiDiscrete(std::vector<int32_t> nvec) {
+    const int64_t k = static_cast<int64_t>(nvec.size());
+    return {Kind::kMultiDiscrete, std::move(nvec), {k}, {}, {}};
+  }
+  static ActionSpec Box(std::vector<int64_t> shape, std::vector<double> low,
+                        std::vector<double> high) {
+    return {Kind::kBox, {}, std::move(shape), std::move(low), std::move(high)};
+  }
+
+  // Scalars per env: 1, k, or the Box's element count. Each is 4 bytes
+  // (int32 or float32), so a batch of actions is row-major [N, NumElements()].
+  int64_t NumElements() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  // Logits a policy needs: n, the sum of the component counts, or 0 for Box.
+  int32_t NumLogits() const {
+    int32_t n = 0;
+    if (kind != Kind::kBox) {
+      for (int32_t c : nvec) n += c;
+    }
+    return n;
+  }
+};
+
 struct TaskSpec {
   std::vector<FieldSpec> obs_fields;       // what step/reset write
   std::vector<FieldSpec> instance_fields;  // what reset(instances=...) accepts
-  int32_t num_actions = 0;
+  ActionSpec action;
 };
 
 // One env's row of the batch output: field f of env `row` starts at

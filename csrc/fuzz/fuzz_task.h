@@ -6,22 +6,25 @@
 //     whose fields are carved from the input (bool fields normalised to 0/1,
 //     everything else raw bytes, so values are arbitrary, NaN and huge ones
 //     included);
-//   - a stream of actions, each an arbitrary int32 reduced into the action
-//     range (the bindings reject out-of-range actions before the engine).
+//   - a stream of actions: discrete components are arbitrary int32 values
+//     reduced into their range (the bindings reject out-of-range ones before
+//     the engine); Box elements are arbitrary float32 bit patterns, huge and
+//     out-of-range values included, with NaN and infinity (which the bindings
+//     reject) replaced by +-FLT_MAX.
 // Each step must keep the task's invariants: the reward is finite, the
 // observation is within the spec's bounds, and a snapshot copy of the state
 // steps exactly like the original. A violation traps, so the fuzzer reports
 // it with its input.
 #pragma once
 
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "core/errors.h"
-#include "core/pool.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool::fuzz {
 
@@ -61,6 +64,26 @@ struct Rows {
   std::vector<uint8_t*> pointers;
   std::vector<int64_t> row_bytes;
 };
+
+// One action row for `spec`, read from the input into `row` (4-byte scalars),
+// in the form the task's Step takes.
+template <class Task>
+ActionOf<Task> TakeAction(Input& in, const ActionSpec& spec, std::vector<uint32_t>& row) {
+  const int64_t n = spec.NumElements();
+  row.resize(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) {
+    const uint32_t bits = in.Take<uint32_t>();
+    if (spec.kind == ActionSpec::Kind::kBox) {
+      float v;
+      std::memcpy(&v, &bits, 4);
+      if (!std::isfinite(v)) v = (bits >> 31) ? -FLT_MAX : FLT_MAX;
+      std::memcpy(&row[e], &v, 4);
+    } else {
+      row[e] = bits % static_cast<uint32_t>(spec.nvec[spec.nvec.size() == 1 ? 0 : e]);
+    }
+  }
+  return ActionAt<Task>(row.data(), 0, n);
+}
 
 template <class T>
 bool InBounds(const uint8_t* row, const FieldSpec& f) {
@@ -131,8 +154,9 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = 
   task.WriteObs(state, obs.Row());
   CheckObs(obs, spec.obs_fields, check_bounds);
   (void)RenderTaskState(task, state);
+  std::vector<uint32_t> action_row;
   for (int steps = 0; !in.empty() && steps < 4096; ++steps) {
-    const int32_t action = static_cast<int32_t>(in.Take<uint32_t>() % spec.num_actions);
+    const auto action = TakeAction<Task>(in, spec.action, action_row);
     typename Task::State copy = state;  // what a snapshot stores
     const StepResult r = task.Step(state, action);
     const StepResult rc = task.Step(copy, action);

@@ -31,8 +31,6 @@
 #include <cstdint>
 #include <string>
 
-#include "core/rng.h"
-#include "core/spec.h"
 #include "core/task.h"
 
 namespace pyenvpool {
@@ -58,7 +56,7 @@ class Bandit {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = num_arms_;
+    spec.action = ActionSpec::Discrete(num_arms_);
     spec.obs_fields.push_back({"obs", DType::kFloat32, {1}, {-1.0}, {1.0}});
     return spec;
   }

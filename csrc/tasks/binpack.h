@@ -32,9 +32,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/pool.h"
-#include "core/rng.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool {
 
@@ -115,7 +113,7 @@ class BinPack {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = obs_num_ems_ * num_items_;
+    spec.action = ActionSpec::Discrete(obs_num_ems_ * num_items_);
     spec.obs_fields = {
         {"ems", DType::kFloat32, {obs_num_ems_, 6}, {0.0}, {1.0}},
         {"ems_mask", DType::kBool, {obs_num_ems_}},

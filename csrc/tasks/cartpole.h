@@ -16,9 +16,7 @@
 #include <cstdio>
 #include <string>
 
-#include "core/pool.h"
-#include "core/rng.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool {
 
@@ -44,7 +42,7 @@ class CartPole {
     const double x_high = static_cast<float>(kXThreshold * 2);
     const double theta_high = static_cast<float>(kThetaThreshold * 2);
     TaskSpec spec;
-    spec.num_actions = 2;
+    spec.action = ActionSpec::Discrete(2);
     spec.obs_fields.push_back({"obs", DType::kFloat32, {4},
                                {-x_high, -kInf, -theta_high, -kInf},
                                {x_high, kInf, theta_high, kInf}});

@@ -53,9 +53,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/pool.h"
-#include "core/rng.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool {
 
@@ -86,7 +84,7 @@ class ConnectFour {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = kCols;
+    spec.action = ActionSpec::Discrete(kCols);
     spec.obs_fields = {
         {"board", DType::kBool, {2, kRows, kCols}, {0}, {1}},
         {"to_play", DType::kInt32, {}, {0}, {1}},

@@ -10,9 +10,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/pool.h"
-#include "core/rng.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool {
 
@@ -35,7 +33,7 @@ class Delay {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = 2;
+    spec.action = ActionSpec::Discrete(2);
     spec.obs_fields.push_back({"obs", DType::kFloat32, {1}, {0.0}, {double(max_episode_steps_)}});
     spec.instance_fields.push_back({"delay_us", DType::kInt32, {}});
     return spec;

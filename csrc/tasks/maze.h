@@ -42,9 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "core/pool.h"
-#include "core/rng.h"
-#include "core/spec.h"
+#include "core/task.h"
 
 namespace pyenvpool {
 
@@ -100,7 +98,7 @@ class Maze {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = 4;
+    spec.action = ActionSpec::Discrete(4);
     const std::vector<double> low = {0, 0};
     const std::vector<double> high = {double(rows_ - 1), double(cols_ - 1)};
     spec.obs_fields = {

@@ -39,8 +39,6 @@
 #include <cstring>
 #include <string>
 
-#include "core/rng.h"
-#include "core/spec.h"
 #include "core/task.h"
 
 namespace pyenvpool {
@@ -80,7 +78,7 @@ class Squared {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.num_actions = 8;
+    spec.action = ActionSpec::Discrete(8);
     spec.obs_fields.push_back({"grid", DType::kFloat32, {side_, side_}, {-1.0}, {1.0}});
     return spec;
   }
