@@ -252,8 +252,8 @@ def test_spaces_and_metadata(make_env, mode):
 
 
 class TwoFieldPool:
-    """CartPole with its observation split into fields "cart" and "pole", to
-    exercise the Dict path (the built-in multi-field tasks are not in yet)."""
+    """CartPole with its observation split into fields "cart" and "pole": the
+    Dict path, checked step by step against the one-field original."""
 
     def __init__(self, num_envs: int, **kwargs):
         self._pool = pyenvpool.make("CartPole-v1", num_envs, **kwargs)
@@ -300,7 +300,8 @@ class TwoFieldPool:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_multi_field_task_gives_dict_space(make_env, mode):
     n = 5
-    env = GymnasiumVectorEnv.from_pool(TwoFieldPool(n, seed=3), autoreset_mode=mode)
+    pool = TwoFieldPool(n, seed=3, autoreset=mode == AutoresetMode.SAME_STEP)
+    env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
     flat = make_env("CartPole-v1", n, autoreset_mode=mode, seed=3)
     assert isinstance(env.single_observation_space, gym.spaces.Dict)
     assert set(env.single_observation_space) == {"cart", "pole"}
@@ -419,8 +420,22 @@ def test_step_before_reset_raises(make_env):
         env = make_env("CartPole-v1", 2, autoreset_mode=mode)
         with pytest.raises(ResetNeeded):
             env.step(np.zeros(2, int))
-        with pytest.raises(ResetNeeded):
-            env.reset(options={"reset_mask": np.array([True, False])})
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_first_reset_may_have_a_mask(make_env, mode):
+    """Gymnasium allows a first reset with a reset_mask: the masked envs reset
+    as asked, the others start from their streams, and every env can step."""
+    env = make_env("CartPole-v1", 3, autoreset_mode=mode, seed=7)
+    seeded = make_env("CartPole-v1", 3, autoreset_mode=mode)
+    obs, info = env.reset(seed=[5, None, None], options={"reset_mask": np.array([1, 0, 1], bool)})
+    expected, _ = seeded.reset(seed=[5, 1, 2])
+    assert info == {}
+    np.testing.assert_array_equal(obs[0], expected[0])
+    assert (np.abs(obs) <= 0.05).all()
+    assert env.np_random_seed == (5, 7, 7)
+    obs, reward, *_ = env.step(np.ones(3, int))
+    np.testing.assert_array_equal(reward, [1, 1, 1])
 
 
 # ------------------------------------------------------------ reset_mask
@@ -473,7 +488,7 @@ def test_bad_options_and_arguments(make_env):
     with pytest.raises(ValueError):
         GymnasiumVectorEnv("CartPole-v1", 2, autoreset_mode="EveryStep")
     with pytest.raises(ValueError, match="render_mode"):
-        GymnasiumVectorEnv("CartPole-v1", 2, render_mode="rgb_array")
+        GymnasiumVectorEnv("CartPole-v1", 2, render_mode="rgb_array_list")
     with pytest.raises(TypeError, match="bogus"):
         GymnasiumVectorEnv("CartPole-v1", 2, bogus=1)
     async_pool = pyenvpool.make("CartPole-v1", 4, batch_size=2)
@@ -523,13 +538,14 @@ def test_seed_int_is_seed_list(make_env):
     env.reset(seed=99)
     masked, _ = env.reset(seed=10, options={"reset_mask": np.array([True, False, True, False])})
     np.testing.assert_array_equal(masked[[0, 2]], from_int[[0, 2]])
-    assert env.np_random_seed == 10
+    assert env.np_random_seed == (10, 100, 12, 102)  # per env, as SyncVectorEnv reports
 
 
 # ---------------------------------------------------- copies and views
-def test_views_by_default_copies_on_request(make_env):
-    views = make_env("CartPole-v1", 4, autoreset_mode="SameStep")
-    copies = make_env("CartPole-v1", 4, autoreset_mode="SameStep", copy=True)
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_copies_by_default_views_on_request(make_env, mode):
+    views = make_env("CartPole-v1", 4, autoreset_mode=mode, copy=False)
+    copies = make_env("CartPole-v1", 4, autoreset_mode=mode)
     for env in (views, copies):
         env.reset(seed=0)
     first = views.step(np.ones(4, int))
