@@ -251,13 +251,12 @@ class GymnasiumVectorEnv(VectorEnv):
             )
         seeds = self._seed_list(seed)
         instances = options.get("instances")
+        mask = None
         if "reset_mask" in options:
-            ids = self._check_reset_mask(options["reset_mask"]).nonzero()[0]
+            mask = self._check_reset_mask(options["reset_mask"])
             if self._views is None:  # a first reset: start every env
                 self._views = self._pool.reset()[0]
-        else:
-            ids = np.arange(self.num_envs)
-        self._reset_ids(ids, seeds, instances)
+        self._reset_envs(mask, seeds, instances)
         if isinstance(seed, (int, np.integer)):
             super().reset(seed=int(seed))  # seeds self.np_random, as VectorEnv does
         obs = self._batch(self._views)
@@ -298,32 +297,37 @@ class GymnasiumVectorEnv(VectorEnv):
             )
         return seeds
 
-    def _reset_ids(self, ids: np.ndarray, seeds: list[int | None] | None, instances: Any) -> None:
-        """Reset envs `ids` (sorted); instance rows follow `ids`. Envs with a
-        seed are reseeded, the others continue their streams."""
+    def _reset_envs(
+        self, mask: np.ndarray | None, seeds: list[int | None] | None, instances: Any
+    ) -> None:
+        """Reset the envs where `mask` (all if None); instance rows follow the
+        env order. Envs with a seed are reseeded, the others continue their
+        streams."""
         pool = self._pool
-        everyone = ids.size == self.num_envs
-        pick = [None] * ids.size if seeds is None else [seeds[i] for i in ids]
-        seeded = np.array([s is not None for s in pick], np.bool_)
-        if seeded.all():
-            obs, _ = pool.reset(seed=pick, env_ids=None if everyone else ids, instances=instances)
-            if everyone:
-                self._views = obs
+        ids = None if mask is None else mask.nonzero()[0]
+        if seeds is None:
+            obs, _ = pool.reset(env_ids=ids, instances=instances)
         else:
-            obs, _ = pool.reset(env_ids=None if everyone else ids, instances=instances)
-            if everyone:
-                self._views = obs
-            if seeded.any():  # reseed the envs that have a seed
-                pool.reset(
-                    seed=[s for s in pick if s is not None],
-                    env_ids=ids[seeded],
-                    instances=_rows_of(instances, seeded),
-                )
-        for i, s in zip(ids, pick):
-            if s is not None:
-                self._seeds[i] = int(s)
-        if self._pending_ids.size:
-            self._pending_ids = self._pending_ids[~np.isin(self._pending_ids, ids)]
+            pick = seeds if ids is None else [seeds[i] for i in ids]
+            seeded = np.array([s is not None for s in pick], np.bool_)
+            if seeded.all():
+                obs, _ = pool.reset(seed=pick, env_ids=ids, instances=instances)
+            else:
+                obs, _ = pool.reset(env_ids=ids, instances=instances)
+                if seeded.any():  # reseed the envs that have a seed
+                    pool.reset(
+                        seed=[s for s in pick if s is not None],
+                        env_ids=np.flatnonzero(seeded) if ids is None else ids[seeded],
+                        instances=_rows_of(instances, seeded),
+                    )
+            for i, s in zip(range(self.num_envs) if ids is None else ids, pick):
+                if s is not None:
+                    self._seeds[i] = int(s)
+        if ids is None:
+            self._views = obs  # the engine's batch (a partial reset writes into it)
+            self._pending_ids = _NO_IDS
+        elif self._pending_ids.size:
+            self._pending_ids = self._pending_ids[~mask[self._pending_ids]]
 
     # ----------------------------------------------------------------- step
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -347,9 +351,8 @@ class GymnasiumVectorEnv(VectorEnv):
         done = terminated | truncated
         ids = done.nonzero()[0]
         self._pending_ids = ids
-        infos = _episode_info(info, done) if ids.size else {}
-        result = (self._batch(obs), reward, terminated, truncated, infos)
-        return _copy(result) if self.copy else result
+        infos = _episode_info(info, done, self.copy) if ids.size else {}
+        return self._result(obs, reward, terminated, truncated, infos)
 
     def _step_same(self, actions: Any):
         obs, reward, terminated, truncated, info = self._pool.step(actions)
@@ -359,7 +362,7 @@ class GymnasiumVectorEnv(VectorEnv):
         if done.any():
             final = info["final_obs"]
             if self._dense_final_obs:
-                final_obs = self._batch(final)
+                final_obs = self._batch(_copy(final) if self.copy else final)
             elif self.copy:
                 final_obs = self._owned_final_obs(final, done)
             else:
@@ -367,17 +370,25 @@ class GymnasiumVectorEnv(VectorEnv):
             infos = {
                 "final_obs": final_obs,
                 "_final_obs": done,
-                "final_info": _episode_info(info, done),
+                "final_info": _episode_info(info, done, self.copy),
                 "_final_info": done,
             }
-        result = (self._batch(obs), reward, terminated, truncated, infos)
-        return _copy(result) if self.copy else result
+        return self._result(obs, reward, terminated, truncated, infos)
+
+    def _result(self, obs, reward, terminated, truncated, infos):
+        """`step`'s tuple; with ``copy=True`` the engine's arrays are copied
+        (`infos` is already owned: fresh masks, copied totals)."""
+        if self.copy:
+            obs, reward = _copy(obs), reward.copy()
+            terminated, truncated = terminated.copy(), truncated.copy()
+        return self._batch(obs), reward, terminated, truncated, infos
 
     def _owned_final_obs(self, final: dict[str, np.ndarray], done: np.ndarray) -> np.ndarray:
         """Gymnasium's `final_obs` with rows the caller owns: views of a fresh
         copy of the ended envs' last observations."""
-        out = np.full(self.num_envs, None, object)
-        out[done] = self._rows({name: arr[done] for name, arr in final.items()})
+        ids = done.nonzero()[0]
+        out = np.empty(self.num_envs, object)  # None-filled
+        out[ids] = self._rows({name: arr[ids] for name, arr in final.items()})
         return out
 
     def _final_views(self, final: dict[str, np.ndarray], done: np.ndarray) -> np.ndarray:
@@ -476,12 +487,16 @@ class GymnasiumVectorEnv(VectorEnv):
         self._pool.close()
 
 
-def _episode_info(info: dict[str, Any], done: np.ndarray) -> dict[str, np.ndarray]:
-    """The engine's episode totals, masked by `done` as Gymnasium masks info."""
+def _episode_info(info: dict[str, Any], done: np.ndarray, copy: bool) -> dict[str, np.ndarray]:
+    """The engine's episode totals (copied if `copy`), masked by `done` (a
+    fresh array) as Gymnasium masks info."""
+    episode_return, episode_length = info["episode_return"], info["episode_length"]
+    if copy:
+        episode_return, episode_length = episode_return.copy(), episode_length.copy()
     return {
-        "episode_return": info["episode_return"],
+        "episode_return": episode_return,
         "_episode_return": done,
-        "episode_length": info["episode_length"],
+        "episode_length": episode_length,
         "_episode_length": done,
     }
 
