@@ -23,7 +23,7 @@ import gymnasium
 
 from pyenvpool._pool import list_tasks, make
 
-__all__ = ["register_envs", "step_limit_kwarg", "render_fps", "env_spec_of"]
+__all__ = ["check_task_kwargs", "register_envs", "render_fps", "step_limit_kwarg"]
 
 # Step limits of tasks that Gymnasium's registry does not know.
 _STEP_LIMITS = {
@@ -62,20 +62,33 @@ def registered_limits(task_id: str) -> dict[str, Any]:
 
 
 @functools.cache
+def task_kwarg_names(task_id: str) -> frozenset[str]:
+    """The keyword arguments the task accepts (its configuration's keys)."""
+    with make(task_id, 1, num_threads=1) as pool:
+        return frozenset(item.split("=", 1)[0] for item in pool.config.split(";") if item)
+
+
 def step_limit_kwarg(task_id: str) -> str | None:
     """The task's own step-limit keyword argument, or None if it has none."""
-    with make(task_id, 1, num_threads=1) as pool:
-        keys = {item.split("=", 1)[0] for item in pool.config.split(";") if item}
-    return next((k for k in _LIMIT_KWARGS if k in keys), None)
+    names = task_kwarg_names(task_id)
+    return next((k for k in _LIMIT_KWARGS if k in names), None)
+
+
+def check_task_kwargs(owner: str, task_id: str, task_kwargs: dict[str, Any]) -> None:
+    """Refuse an unknown keyword argument with Python's own wording, which
+    callers that probe optional arguments match on (TorchRL's ``GymEnv``
+    passes ``frameskip`` and drops it on "unexpected keyword argument")."""
+    names = task_kwarg_names(task_id)
+    for key in task_kwargs:
+        if key not in names:
+            raise TypeError(
+                f"{owner}.__init__() got an unexpected keyword argument {key!r} "
+                f"({task_id} accepts {sorted(names)})"
+            )
 
 
 def render_fps(task_id: str) -> int:
     return _RENDER_FPS.get(task_id, _DEFAULT_FPS)
-
-
-def env_spec_of(task_id: str):
-    """The registered `gymnasium.envs.registration.EnvSpec` of a task, or None."""
-    return gymnasium.registry.get(f"pyenvpool/{task_id}")
 
 
 def register_envs() -> None:

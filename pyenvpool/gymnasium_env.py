@@ -42,7 +42,12 @@ from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from pyenvpool._gymnasium_tasks import register_envs, render_fps, step_limit_kwarg
+from pyenvpool._gymnasium_tasks import (
+    check_task_kwargs,
+    register_envs,
+    render_fps,
+    step_limit_kwarg,
+)
 from pyenvpool._pool import EnvPool, make
 
 __all__ = ["GymnasiumVectorEnv", "register_envs"]
@@ -105,6 +110,7 @@ class GymnasiumVectorEnv(VectorEnv):
         **task_kwargs: Any,
     ) -> None:
         mode = AutoresetMode(autoreset_mode)
+        check_task_kwargs("GymnasiumVectorEnv", task_id, task_kwargs)
         if max_episode_steps is not None:
             limit_kwarg = step_limit_kwarg(task_id)
             if limit_kwarg is None:

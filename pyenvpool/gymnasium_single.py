@@ -27,7 +27,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
-from pyenvpool._gymnasium_tasks import render_fps, step_limit_kwarg
+from pyenvpool._gymnasium_tasks import check_task_kwargs, render_fps, step_limit_kwarg
 from pyenvpool._pool import make
 
 __all__ = ["GymnasiumEnv"]
@@ -64,6 +64,7 @@ class GymnasiumEnv(gymnasium.Env):
         max_episode_steps: int | None = None,
         **task_kwargs: Any,
     ) -> None:
+        check_task_kwargs("GymnasiumEnv", task_id, task_kwargs)
         limit_kwarg = step_limit_kwarg(task_id)
         if limit_kwarg is None and max_episode_steps is not None:
             raise TypeError(
