@@ -340,6 +340,8 @@ class GymnasiumVectorEnv(VectorEnv):
         """Step every env with ``actions``, a batch of ``single_action_space``."""
         if self._views is None:
             raise ResetNeeded("Cannot call step() before calling reset()")
+        if np.ndim(actions) == 0:  # as SyncVectorEnv, which cannot iterate it
+            raise TypeError(f"actions must be a batch of {self.num_envs}, got a scalar")
         if self._same_step:
             return self._step_same(actions)
         pending = self._pending_ids
