@@ -23,7 +23,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics  # noqa: E402
 
 import pyenvpool  # noqa: E402
 from pyenvpool import GymnasiumVectorEnv  # noqa: E402
-from pyenvpool._spec import FieldSpec, Spec  # noqa: E402
+from pyenvpool._spec import ActionSpec, FieldSpec, Spec  # noqa: E402
 
 MODES = list(AutoresetMode)
 EXTRAS = {"episode_return", "_episode_return", "episode_length", "_episode_length"}
@@ -687,3 +687,74 @@ def test_import_without_gymnasium(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------ Box actions
+class BoxActionPool:
+    """CartPole steered by a Box action in [-1, 1] (push right where > 0): the
+    adapter's Box path until the Box tasks (Pendulum-v1, ...) are in."""
+
+    def __init__(self, num_envs: int, **kwargs):
+        self._pool = pyenvpool.make("CartPole-v1", num_envs, **kwargs)
+        bound = np.ones(1, np.float32)
+        action = ActionSpec("box", (), (1,), -bound, bound)
+        pool_spec = self._pool.spec
+        self.spec = Spec("BoxCartPole-v0", pool_spec.fields, 0, pool_spec.instance_fields, action)
+        self.single_action_space = action.to_space()
+
+    def step(self, actions, out=None):
+        actions = np.asarray(actions, np.float32)
+        assert actions.shape == (self._pool.num_envs, 1)
+        return self._pool.step((actions[:, 0] > 0).astype(np.int64), out=out)
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_box_actions_and_action_wrappers(make_env, mode):
+    """A Box task gets a batched Box action space, so Gymnasium's ClipAction
+    and RescaleAction vector wrappers work on it."""
+    from gymnasium.wrappers.vector import ClipAction, RescaleAction
+
+    n = 4
+    pool = BoxActionPool(n, autoreset=mode == AutoresetMode.SAME_STEP)
+    env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
+    assert env.single_action_space == gym.spaces.Box(-1, 1, (1,), np.float32)
+    assert env.action_space == gym.spaces.Box(-1, 1, (n, 1), np.float32)
+    reference = make_env("CartPole-v1", n, autoreset_mode=mode)
+    clipped = ClipAction(env)
+    rescaled = RescaleAction(env, min_action=0.0, max_action=1.0)
+    np.testing.assert_array_equal(env.reset(seed=3)[0], reference.reset(seed=3)[0])
+    right, left = np.ones(n, np.int64), np.zeros(n, np.int64)
+    for wrapped, action, pushes in [
+        (clipped, np.full((n, 1), 7.0), right),  # clipped to 1
+        (clipped, np.full((n, 1), -7.0), left),
+        (rescaled, np.full((n, 1), 0.75), right),  # 0.75 of [0, 1] is 0.5 of [-1, 1]
+        (rescaled, np.full((n, 1), 0.25), left),
+    ]:
+        obs, reward, *_ = wrapped.step(action)
+        ref_obs, ref_reward, *_ = reference.step(pushes)
+        np.testing.assert_array_equal(obs, ref_obs)
+        np.testing.assert_array_equal(reward, ref_reward)
+    env.close()
+
+
+BOX_TASKS = [t for t in pyenvpool.list_tasks() if pyenvpool.make(t, 1).spec.action.kind == "box"]
+
+
+@pytest.mark.parametrize("task_id", BOX_TASKS)
+def test_box_tasks_take_clipped_and_rescaled_actions(task_id):
+    """The real Box tasks (none on this branch yet) through both adapters."""
+    from gymnasium.wrappers import ClipAction, RescaleAction
+    from gymnasium.wrappers.vector import ClipAction as VectorClipAction
+
+    single = RescaleAction(ClipAction(gym.make(f"pyenvpool/{task_id}")), -2.0, 2.0)
+    single.reset(seed=0)
+    single.step(single.action_space.sample() * 10)
+    single.close()
+    envs = VectorClipAction(gym.make_vec(f"pyenvpool/{task_id}", num_envs=3))
+    assert isinstance(envs.action_space, gym.spaces.Box)
+    envs.reset(seed=0)
+    envs.step(envs.action_space.sample() * 10)
+    envs.close()
