@@ -740,7 +740,12 @@ def test_box_actions_and_action_wrappers(make_env, mode):
     env.close()
 
 
-BOX_TASKS = [t for t in pyenvpool.list_tasks() if pyenvpool.make(t, 1).spec.action.kind == "box"]
+def _action_kind(task_id: str) -> str:
+    with pyenvpool.make(task_id, 1) as pool:
+        return pool.spec.action.kind
+
+
+BOX_TASKS = [t for t in pyenvpool.list_tasks() if _action_kind(t) == "box"]
 
 
 @pytest.mark.parametrize("task_id", BOX_TASKS)
