@@ -26,19 +26,21 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-# Gymnasium (>= 1.1) is optional: when it is installed, export the VectorEnv
-# adapter and register `pyenvpool/<task_id>` for `gymnasium.make_vec`.
+# Gymnasium (>= 1.1) is optional: when it is installed, export the single and
+# vector env adapters and register `pyenvpool/<task_id>` for `gymnasium.make`
+# and `gymnasium.make_vec`.
 try:
     from gymnasium.vector import AutoresetMode as _AutoresetMode  # noqa: F401
 except ImportError:
 
     def __getattr__(name: str):
-        if name == "GymnasiumVectorEnv":
-            raise ImportError("pyenvpool.GymnasiumVectorEnv needs gymnasium>=1.1")
+        if name in ("GymnasiumEnv", "GymnasiumVectorEnv"):
+            raise ImportError(f"pyenvpool.{name} needs gymnasium>=1.1")
         raise AttributeError(f"module 'pyenvpool' has no attribute {name!r}")
 
 else:
     from pyenvpool.gymnasium_env import GymnasiumVectorEnv, register_envs
+    from pyenvpool.gymnasium_single import GymnasiumEnv
 
     register_envs()
-    __all__ += ["GymnasiumVectorEnv"]
+    __all__ += ["GymnasiumEnv", "GymnasiumVectorEnv"]

@@ -23,7 +23,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics  # noqa: E402
 
 import pyenvpool  # noqa: E402
 from pyenvpool import GymnasiumVectorEnv  # noqa: E402
-from pyenvpool._spec import FieldSpec, Spec  # noqa: E402
+from pyenvpool._spec import ActionSpec, FieldSpec, Spec  # noqa: E402
 
 MODES = list(AutoresetMode)
 EXTRAS = {"episode_return", "_episode_return", "episode_length", "_episode_length"}
@@ -252,8 +252,8 @@ def test_spaces_and_metadata(make_env, mode):
 
 
 class TwoFieldPool:
-    """CartPole with its observation split into fields "cart" and "pole", to
-    exercise the Dict path (the built-in multi-field tasks are not in yet)."""
+    """CartPole with its observation split into fields "cart" and "pole": the
+    Dict path, checked step by step against the one-field original."""
 
     def __init__(self, num_envs: int, **kwargs):
         self._pool = pyenvpool.make("CartPole-v1", num_envs, **kwargs)
@@ -300,7 +300,8 @@ class TwoFieldPool:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_multi_field_task_gives_dict_space(make_env, mode):
     n = 5
-    env = GymnasiumVectorEnv.from_pool(TwoFieldPool(n, seed=3), autoreset_mode=mode)
+    pool = TwoFieldPool(n, seed=3, autoreset=mode == AutoresetMode.SAME_STEP)
+    env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
     flat = make_env("CartPole-v1", n, autoreset_mode=mode, seed=3)
     assert isinstance(env.single_observation_space, gym.spaces.Dict)
     assert set(env.single_observation_space) == {"cart", "pole"}
@@ -419,8 +420,22 @@ def test_step_before_reset_raises(make_env):
         env = make_env("CartPole-v1", 2, autoreset_mode=mode)
         with pytest.raises(ResetNeeded):
             env.step(np.zeros(2, int))
-        with pytest.raises(ResetNeeded):
-            env.reset(options={"reset_mask": np.array([True, False])})
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_first_reset_may_have_a_mask(make_env, mode):
+    """Gymnasium allows a first reset with a reset_mask: the masked envs reset
+    as asked, the others start from their streams, and every env can step."""
+    env = make_env("CartPole-v1", 3, autoreset_mode=mode, seed=7)
+    seeded = make_env("CartPole-v1", 3, autoreset_mode=mode)
+    obs, info = env.reset(seed=[5, None, None], options={"reset_mask": np.array([1, 0, 1], bool)})
+    expected, _ = seeded.reset(seed=[5, 1, 2])
+    assert info == {}
+    np.testing.assert_array_equal(obs[0], expected[0])
+    assert (np.abs(obs) <= 0.05).all()
+    assert env.np_random_seed == (5, 7, 7)
+    obs, reward, *_ = env.step(np.ones(3, int))
+    np.testing.assert_array_equal(reward, [1, 1, 1])
 
 
 # ------------------------------------------------------------ reset_mask
@@ -473,7 +488,7 @@ def test_bad_options_and_arguments(make_env):
     with pytest.raises(ValueError):
         GymnasiumVectorEnv("CartPole-v1", 2, autoreset_mode="EveryStep")
     with pytest.raises(ValueError, match="render_mode"):
-        GymnasiumVectorEnv("CartPole-v1", 2, render_mode="rgb_array")
+        GymnasiumVectorEnv("CartPole-v1", 2, render_mode="rgb_array_list")
     with pytest.raises(TypeError, match="bogus"):
         GymnasiumVectorEnv("CartPole-v1", 2, bogus=1)
     async_pool = pyenvpool.make("CartPole-v1", 4, batch_size=2)
@@ -523,13 +538,14 @@ def test_seed_int_is_seed_list(make_env):
     env.reset(seed=99)
     masked, _ = env.reset(seed=10, options={"reset_mask": np.array([True, False, True, False])})
     np.testing.assert_array_equal(masked[[0, 2]], from_int[[0, 2]])
-    assert env.np_random_seed == 10
+    assert env.np_random_seed == (10, 100, 12, 102)  # per env, as SyncVectorEnv reports
 
 
 # ---------------------------------------------------- copies and views
-def test_views_by_default_copies_on_request(make_env):
-    views = make_env("CartPole-v1", 4, autoreset_mode="SameStep")
-    copies = make_env("CartPole-v1", 4, autoreset_mode="SameStep", copy=True)
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_copies_by_default_views_on_request(make_env, mode):
+    views = make_env("CartPole-v1", 4, autoreset_mode=mode, copy=False)
+    copies = make_env("CartPole-v1", 4, autoreset_mode=mode)
     for env in (views, copies):
         env.reset(seed=0)
     first = views.step(np.ones(4, int))
@@ -671,3 +687,79 @@ def test_import_without_gymnasium(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------ Box actions
+class BoxActionPool:
+    """CartPole steered by a Box action in [-1, 1] (push right where > 0): the
+    adapter's Box path until the Box tasks (Pendulum-v1, ...) are in."""
+
+    def __init__(self, num_envs: int, **kwargs):
+        self._pool = pyenvpool.make("CartPole-v1", num_envs, **kwargs)
+        bound = np.ones(1, np.float32)
+        action = ActionSpec("box", (), (1,), -bound, bound)
+        pool_spec = self._pool.spec
+        self.spec = Spec("BoxCartPole-v0", pool_spec.fields, 0, pool_spec.instance_fields, action)
+        self.single_action_space = action.to_space()
+
+    def step(self, actions, out=None):
+        actions = np.asarray(actions, np.float32)
+        assert actions.shape == (self._pool.num_envs, 1)
+        return self._pool.step((actions[:, 0] > 0).astype(np.int64), out=out)
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
+def test_box_actions_and_action_wrappers(make_env, mode):
+    """A Box task gets a batched Box action space, so Gymnasium's ClipAction
+    and RescaleAction vector wrappers work on it."""
+    from gymnasium.wrappers.vector import ClipAction, RescaleAction
+
+    n = 4
+    pool = BoxActionPool(n, autoreset=mode == AutoresetMode.SAME_STEP)
+    env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
+    assert env.single_action_space == gym.spaces.Box(-1, 1, (1,), np.float32)
+    assert env.action_space == gym.spaces.Box(-1, 1, (n, 1), np.float32)
+    reference = make_env("CartPole-v1", n, autoreset_mode=mode)
+    clipped = ClipAction(env)
+    rescaled = RescaleAction(env, min_action=0.0, max_action=1.0)
+    np.testing.assert_array_equal(env.reset(seed=3)[0], reference.reset(seed=3)[0])
+    right, left = np.ones(n, np.int64), np.zeros(n, np.int64)
+    for wrapped, action, pushes in [
+        (clipped, np.full((n, 1), 7.0), right),  # clipped to 1
+        (clipped, np.full((n, 1), -7.0), left),
+        (rescaled, np.full((n, 1), 0.75), right),  # 0.75 of [0, 1] is 0.5 of [-1, 1]
+        (rescaled, np.full((n, 1), 0.25), left),
+    ]:
+        obs, reward, *_ = wrapped.step(action)
+        ref_obs, ref_reward, *_ = reference.step(pushes)
+        np.testing.assert_array_equal(obs, ref_obs)
+        np.testing.assert_array_equal(reward, ref_reward)
+    env.close()
+
+
+def _action_kind(task_id: str) -> str:
+    with pyenvpool.make(task_id, 1) as pool:
+        return pool.spec.action.kind
+
+
+BOX_TASKS = [t for t in pyenvpool.list_tasks() if _action_kind(t) == "box"]
+
+
+@pytest.mark.parametrize("task_id", BOX_TASKS)
+def test_box_tasks_take_clipped_and_rescaled_actions(task_id):
+    """The real Box tasks (none on this branch yet) through both adapters."""
+    from gymnasium.wrappers import ClipAction, RescaleAction
+    from gymnasium.wrappers.vector import ClipAction as VectorClipAction
+
+    single = RescaleAction(ClipAction(gym.make(f"pyenvpool/{task_id}")), -2.0, 2.0)
+    single.reset(seed=0)
+    single.step(single.action_space.sample() * 10)
+    single.close()
+    envs = VectorClipAction(gym.make_vec(f"pyenvpool/{task_id}", num_envs=3))
+    assert isinstance(envs.action_space, gym.spaces.Box)
+    envs.reset(seed=0)
+    envs.step(envs.action_space.sample() * 10)
+    envs.close()
