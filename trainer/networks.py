@@ -27,7 +27,6 @@ gain 1, as in "The 37 implementation details of PPO".
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -558,7 +557,7 @@ ARCHITECTURE_FIELDS = {
 def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
     """What a checkpoint must match to be loadable: the network fields the
     architecture reads and the I/O shapes."""
-    network = dataclasses.asdict(cfg)
+    network = cfg.model_dump()
     if cfg.architecture in ARCHITECTURE_FIELDS:
         network = {"architecture": cfg.architecture} | {
             name: network[name] for name in ARCHITECTURE_FIELDS[cfg.architecture]
