@@ -1,23 +1,21 @@
 """Config precedence (defaults < task YAML < --config < flags), coercion,
-unknown keys with suggestions, and validation."""
+unknown keys with suggestions, validation, and the frozen config.yaml format."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import pytest
 import yaml
 
 from trainer.config import (
+    SECTIONS,
     Config,
     ConfigError,
-    NetworkConfig,
-    PPOConfig,
     dump,
     embedded_tasks,
-    field_docs,
-    leaf_fields,
+    load_config,
+    override,
     resolve,
+    settings,
 )
 
 
@@ -27,20 +25,22 @@ def write(tmp_path, data) -> str:
     return str(path)
 
 
-def test_every_field_has_a_default_and_a_one_line_docstring():
-    for cls in (Config, NetworkConfig, PPOConfig):
-        docs = field_docs(cls)
-        for f in dataclasses.fields(cls):
-            assert docs.get(f.name), f"{cls.__name__}.{f.name} has no docstring"
-            assert "\n" not in docs[f.name]
-            assert (
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            )
+def test_every_field_has_a_default_and_a_docstring():
+    for model in (Config, *SECTIONS.values()):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no docstring"
+            assert not info.is_required(), f"{model.__name__}.{name} has no default"
+    assert all(setting.help for setting in settings().values())
 
 
 def test_field_names_are_unique_across_sections():
-    names = [f.name for f in leaf_fields().values()]
-    assert len(names) == len(set(names))
+    leaves = [
+        name
+        for section, model in [(None, Config), *SECTIONS.items()]
+        for name in model.model_fields
+        if section is not None or name not in SECTIONS
+    ]
+    assert len(leaves) == len(set(leaves)) == len(settings())
 
 
 def test_embedded_task_configs_ship_and_resolve():
