@@ -367,7 +367,7 @@ def test_a_fork_into_spo_applies_the_spo_defaults_of_the_task():
 
 def test_the_binpack_fine_tune_config_forks_a_ppo_run_into_spo():
     base = resolve(flags={"task": "BinPack-v0"}).model_dump()
-    path = ROOT / "configs" / "BinPack-v0-spo-finetune.yaml"
+    path = ROOT / "trainer" / "configs" / "examples" / "BinPack-v0-spo-finetune.yaml"
     config = resolve(config_file=path, base=base)  # --fork CKPT --config FILE
     overlay = yaml.safe_load((ROOT / "trainer" / "configs" / "BinPack-v0.spo.yaml").read_text())
     assert config.algo == "spo" and config.num_envs == overlay["num_envs"]
