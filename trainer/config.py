@@ -379,6 +379,8 @@ def settings() -> dict[str, Setting]:
 
 
 # ----------------------------------------------------------------- errors
+# Written here because pydantic reports errors as a multi-line table with
+# links, and proposes no close matches for an unknown key.
 def suggest(key: str, candidates: list[str]) -> str:
     """' (did you mean X?)' for close matches of ``key``, or ''."""
     matches = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
@@ -460,6 +462,8 @@ def _annotation(path: list[str]) -> Any:
 
 
 # ----------------------------------------------------------------- layers
+# pydantic validates one mapping; merging the layers section by section, and
+# remembering which layer set each key (for the errors), is done here.
 Layer = tuple[str, Any]  # (where it comes from, a nested mapping in the YAML layout)
 
 
