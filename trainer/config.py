@@ -64,18 +64,14 @@ def _number(value: Any) -> Any:
         raise ValueError(f"expected a number, got {value!r}")
     if isinstance(value, str):
         text = value.strip().replace("_", "")
+        if text.lower() in ("null", "none"):
+            return None
         for parse in (int, float):
             try:
                 return parse(text)
             except ValueError:
                 pass
     return value
-
-
-def _null(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() in ("null", "none"):
-        return None
-    return _number(value)
 
 
 def _items(value: Any) -> Any:
@@ -96,8 +92,8 @@ def _mapping(value: Any) -> Any:
 Real = Annotated[float, BeforeValidator(_number)]
 Positive = Annotated[float, BeforeValidator(_number), Field(gt=0)]
 Fraction = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
-OptionalReal = Annotated[Optional[float], BeforeValidator(_null)]
-OptionalFraction = Annotated[Optional[Annotated[float, Field(ge=0, le=1)]], BeforeValidator(_null)]
+OptionalReal = Annotated[Optional[float], BeforeValidator(_number)]
+OptionalFraction = Annotated[Optional[Fraction], BeforeValidator(_number)]
 Count = Annotated[int, BeforeValidator(_number), Field(ge=1)]
 NonNegative = Annotated[int, BeforeValidator(_number), Field(ge=0)]
 Sizes = Annotated[list[Count], BeforeValidator(_items)]
