@@ -41,6 +41,7 @@ from trainer.config import (
     embedded_tasks,
     resolve,
     settings,
+    task_defaults,
 )
 
 # Started by torchrun as one of several ranks (decided without importing torch),
@@ -390,14 +391,16 @@ def _defaults_for(request: dict[str, str]) -> tuple[dict[str, Any], str]:
     for name, setting in settings().items():
         holder = config if setting.section is None else getattr(config, setting.section)
         values[name] = getattr(holder, name)
-    layers = ["the built-in values", f"the embedded trainer/configs/{config.task}.yaml"]
-    if config.algo != "ppo":
-        layers.append(f"{config.task}.{config.algo}.yaml")
+    layers = ["built-in"]
+    if task_defaults(config.task):
+        layers.append(f"trainer/configs/{config.task}.yaml")
+    if config.algo != "ppo" and task_defaults(config.task, config.algo):
+        layers.append(f"trainer/configs/{config.task}.{config.algo}.yaml")
     if config_file:
         layers.append(config_file)
     text = (
-        f"The defaults shown are those of {config.task} trained with {config.algo}: "
-        f"{', then '.join(layers)} over them. Flags override them."
+        f"The defaults shown are those a run of {config.task} with {config.algo} starts "
+        f"from: {' < '.join(layers)} (flags override them)."
     )
     return values, text
 
