@@ -1,24 +1,27 @@
-"""trainer: a PyTorch PPO trainer for pyenvpool tasks, and the ``pyenvpool-train`` command.
+"""trainer: a PyTorch PPO and SPO trainer for pyenvpool tasks, and the ``pyenvpool-train`` command.
 
-It uses pyenvpool only through its public API. Modules, in the order data
-flows through them:
+It uses pyenvpool only through its public API. A parameter flows one way:
+command line -> config -> the training loop -> envs and algorithm -> pyenvpool.
 
-* ``config``        -- dataclasses, embedded per-task YAML defaults, merging;
-* ``envs``          -- training pool with per-episode seeding (exact resume);
+* ``cli``           -- the click command: train, resume, fork, evaluate;
+* ``config``        -- pydantic models, embedded per-task YAML defaults, the layers;
+* ``tasks``         -- what the trainer knows per task: network, metrics, opponents;
+* ``train``         -- the loop: one run directory, its updates, evaluations, checkpoints;
+* ``algorithm``     -- the interface between the loop and an algorithm;
+* ``ppo``, ``spo``  -- the algorithms (SPO builds on ``smc``, the search, and ``mpo``,
+  its losses);
+* ``advantages``    -- GAE (with the negamax option for self-play), explained variance;
+* ``batching``      -- batch sizes and update counts;
+* ``storage``       -- preallocated rollout storage and the replay buffer;
+* ``envs``          -- the training pool with exact save and restore;
+* ``selfplay``      -- self-play envs and a pool of past opponents (two-player tasks);
 * ``networks``      -- actor-critic networks per observation layout;
 * ``distributions`` -- masked categorical;
-* ``storage``       -- preallocated rollout tensors;
 * ``optim``         -- Adam in foreach ops (no torch._dynamo import);
-* ``ppo``           -- rollout, GAE, clipped update;
-* ``evaluate``      -- separate evaluation pool with per-env quotas;
+* ``evaluate``      -- the evaluation protocol on a separate pool, and ``--evaluate``;
 * ``opponents``     -- fixed players that two-player tasks are evaluated against;
-* ``selfplay``      -- self-play envs and a pool of past opponents (two-player tasks);
 * ``checkpoint``    -- atomic checkpoints, pointers, retention;
 * ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
-* ``distributed``   -- torchrun ranks: collectives, seeds, per-rank checkpoint state;
-* ``train``         -- the loop that ties them together;
-* ``cli``           -- the click command.
-
-``smc`` (the SMC search) and ``mpo`` (its losses) are the building blocks of
-SPO, which plugs into ``train.ALGORITHMS`` and reuses everything above.
+* ``runtime``       -- device, thread count, seeds and global RNG states;
+* ``distributed``   -- torchrun ranks: collectives, seeds, per-rank checkpoint state.
 """

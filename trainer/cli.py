@@ -6,7 +6,13 @@
     pyenvpool-train --fork runs/<run>/checkpoints/best --learning-rate 1e-4
     pyenvpool-train --evaluate runs/<run>/checkpoints/best --eval-episodes 1000 --render 3
     pyenvpool-train --task BinPack-v0 --algo spo            # SPO (embedded <task>.spo.yaml)
+    pyenvpool-train --task Maze-v0 --help                   # the flags with Maze-v0's defaults
     torchrun --nproc-per-node 2 -m trainer.cli --task CartPole-v1   # data-parallel ranks
+
+Every config field is a kebab-case flag whose help is the field's docstring
+(``trainer.config``). Flags given explicitly override ``--config``, which
+overrides the task's embedded defaults. Heavy imports (torch) happen only once
+there is work to do, so ``--help`` and config errors are instant.
 
 Under torchrun (``WORLD_SIZE`` > 1) every rank runs this command; rank 0
 resolves the config, reads and writes the run directory and prints, and
@@ -14,11 +20,6 @@ hands the other ranks what they need (``trainer.distributed``). Paths are
 then checked by rank 0 only, so other nodes need not see them. When torchrun
 restarts the job after a failure (``--max-restarts``), a run given with
 ``--run-dir`` resumes from its latest checkpoint.
-
-Every config field is a kebab-case flag whose help is the field's docstring
-(``trainer.config``). Flags given explicitly override ``--config``, which
-overrides the task's embedded defaults. Heavy imports (torch) happen only once
-there is work to do, so ``--help`` and config errors are instant.
 """
 
 from __future__ import annotations
@@ -28,22 +29,19 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, Callable, get_args, get_origin
 
 import click
 
 from trainer.config import (
-    UNION_TYPES,
     Config,
     ConfigError,
-    apply,
-    apply_flags,
+    Setting,
     dump,
     embedded_tasks,
-    evaluation_task_kwargs,
-    finalize,
-    leaf_fields,
     resolve,
+    settings,
+    task_defaults,
 )
 
 # Started by torchrun as one of several ranks (decided without importing torch),
@@ -70,41 +68,148 @@ EVALUATE_FLAGS = {
 }
 
 
-def _metavar(typ: Any) -> str:
-    origin = get_origin(typ)
-    if origin in UNION_TYPES:
-        return _metavar(next(a for a in get_args(typ) if a is not type(None)))
-    if origin is list:
-        return "N,N,..."
-    if origin is dict:
-        return "MAPPING"
-    return {int: "INT", float: "FLOAT", str: "TEXT"}.get(typ, "VALUE")
+@dataclass(frozen=True)
+class Request:
+    """What the command line asks for, besides the config flags."""
+
+    config_file: str | None
+    resume: str | None
+    fork: str | None
+    evaluate: str | None
+    render: int
+    run_dir: str | None
+    runs_root: str
+    progress: bool | None
+    print_config: bool
+    flags: dict[str, Any]  # the config fields given as flags
 
 
-def _config_options() -> list[click.Option]:
-    """One flag per config field; defaults are None so 'given' is 'not None'."""
-    options = []
-    for info in leaf_fields().values():
-        section = f"[{info.section}] " if info.section else ""
-        default = "null" if info.default is None else info.default
-        shown = f" (default: {default})" if default != "" else ""
-        help_text = f"{section}{info.help}{shown}"
-        if info.type is bool:
-            options.append(
-                click.Option(
-                    [f"{info.flag}/--no-{info.flag[2:]}", info.name], default=None, help=help_text
-                )
+@dataclass
+class Plan:
+    """What rank 0 decided to train: a run to continue (``config`` None) or a new
+    run with its config, from a fork's checkpoint when ``source`` is set."""
+
+    run_dir: Path
+    config: Config | None = None
+    source: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- commands
+def _command(world: Any, request: Request) -> None:
+    """Evaluate a checkpoint, print a config, or train (new, resumed or forked)."""
+    main_rank = world is None or world.is_main
+
+    def on_main(fn: Callable[[], Any]) -> Any:  # run on rank 0, hand the result to every rank
+        return fn() if world is None else world.on_main(fn)
+
+    def echo(text: str, **kwargs: Any) -> None:
+        if main_rank:
+            click.echo(text, **kwargs)
+
+    _check_modes(request)
+    if request.evaluate:
+        from trainer.evaluate import evaluate_checkpoint
+
+        evaluation = evaluate_checkpoint(request.evaluate, request.flags, request.render)
+        echo("\n".join(evaluation.report()))
+        return
+    if request.print_config:
+        echo(on_main(lambda: dump(_config(request))), nl=False)
+        return
+    plan = on_main(lambda: _plan(request))
+    from trainer.train import Trainer
+
+    options = {"progress": request.progress, "world": world}
+    if plan.config is None:
+        if not request.resume:
+            echo(f"torchrun restarted the job: resuming {plan.run_dir} from its latest checkpoint")
+        total_steps = request.flags.get("total_steps") if request.resume else None
+        trainer = Trainer.resume(plan.run_dir, total_steps, **options)
+    elif plan.source is not None:
+        trainer = Trainer.fork(plan.source, plan.config, plan.run_dir, **options)
+    else:
+        trainer = Trainer.new(plan.config, plan.run_dir, **options)
+    echo(f"run directory: {trainer.run_dir}")
+    try:
+        summary = trainer.run()
+    finally:
+        trainer.close()
+    if main_rank:
+        _print_summary(summary, 1 if world is None else world.size)
+    if summary["stop_reason"] == "interrupted":
+        sys.exit(130)
+
+
+def _check_modes(request: Request) -> None:
+    """The flags each mode takes: --evaluate the evaluation settings, --resume
+    only a new budget."""
+    if request.evaluate:
+        extra = sorted(set(request.flags) - EVALUATE_FLAGS)
+        if extra or request.config_file:
+            bad = "--config" if request.config_file else _flag(extra[0])
+            known = ", ".join(_flag(name) for name in sorted(EVALUATE_FLAGS))
+            raise click.UsageError(
+                f"{bad} does not apply to --evaluate (it takes {known}, --render)"
             )
-        else:
-            options.append(
-                click.Option(
-                    [info.flag, info.name],
-                    default=None,
-                    metavar=_metavar(info.type),
-                    help=help_text,
-                )
+        return
+    if request.render:
+        raise click.UsageError("--render applies only to --evaluate")
+    if request.resume:
+        extra = sorted(set(request.flags) - {"total_steps"})
+        if extra or request.config_file or request.run_dir:
+            bad = "--config" if request.config_file else None
+            bad = bad or ("--run-dir" if request.run_dir else _flag(extra[0]))
+            raise click.UsageError(
+                f"--resume continues a run exactly, so {bad} cannot change; only --total-steps "
+                f"may. To train on with other settings use --fork {request.resume}"
+                "/checkpoints/latest"
             )
-    return options
+
+
+def _config(request: Request) -> Config:
+    """The config a request describes: a resumed run's, or the resolved layers."""
+    if request.resume:
+        from trainer.train import load_run_config
+
+        return load_run_config(Path(request.resume))
+    return _resolve(request, _fork_source(request))
+
+
+def _plan(request: Request) -> Plan:
+    """Rank 0's decision: what to resume, or the config and directory of a new run."""
+    if request.resume:
+        return Plan(Path(request.resume))
+    if RESTARTED and request.run_dir and _has_checkpoint(Path(request.run_dir)):
+        return Plan(Path(request.run_dir))
+    source = _fork_source(request)
+    config = _resolve(request, source)
+    import pyenvpool
+
+    if config.task not in pyenvpool.list_tasks():
+        raise ConfigError(
+            f"task: unknown task {config.task!r}; known: {', '.join(pyenvpool.list_tasks())}"
+        )
+    run_dir = Path(request.run_dir) if request.run_dir else _run_dir(request.runs_root, config)
+    return Plan(run_dir, config, source)
+
+
+def _resolve(request: Request, source: dict[str, Any] | None) -> Config:
+    base = None if source is None else source["metadata"]["config"]
+    return resolve(flags=request.flags, config_file=request.config_file, base=base)
+
+
+def _fork_source(request: Request) -> dict[str, Any] | None:
+    if not request.fork:
+        return None
+    from trainer import checkpoint
+
+    return checkpoint.load(request.fork)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    from trainer import checkpoint
+
+    return checkpoint.pointer(run_dir / "checkpoints", "latest") is not None
 
 
 def _run_dir(runs_root: str, config: Config) -> Path:
@@ -145,104 +250,6 @@ def _print_summary(summary: dict[str, Any], world_size: int = 1) -> None:
     click.echo("\n".join(lines))
 
 
-def _evaluate(path: str, flags: dict[str, Any], render: int) -> None:
-    import torch
-
-    from trainer import checkpoint
-    from trainer.evaluate import Evaluator, greedy_policy
-    from trainer.networks import architecture_record, build_agent
-    from trainer.train import select_device
-
-    source = checkpoint.load(path)
-    config = finalize(apply(Config(), source["metadata"]["config"], f"{path} metadata"))
-    config = finalize(apply_flags(config, flags))
-    torch.set_num_threads(config.torch_threads)
-    device = select_device(config.device)
-    evaluator = Evaluator(
-        config.task,
-        min(config.eval_num_envs, config.eval_episodes),
-        config.eval_seed,
-        evaluation_task_kwargs(config),
-        config.env_threads,
-    )
-    try:
-        # The weights may come from another algorithm: `--algo spo` evaluates a
-        # PPO checkpoint with the SMC search (at the initial temperature).
-        checkpoint.check_compatible(
-            source["metadata"],
-            config.task,
-            None,
-            architecture_record(evaluator.pool.spec, config.network),
-        )
-        agent = build_agent(evaluator.pool.spec, config.network).to(device)
-        agent.load_state_dict(source["model"])
-        policy = greedy_policy(agent, device)
-        mode = "greedy"
-        if config.algo == "spo" and config.spo.eval_search:
-            from trainer.mpo import dual_value
-            from trainer.spo import search_policy
-
-            temperature = (
-                float(dual_value(source["optimizer"]["log_temperature"]))
-                if source["metadata"]["algo"] == "spo"
-                else config.spo.init_temperature
-            )
-            policy = search_policy(
-                agent, evaluator.pool, temperature, config, device, config.eval_seed
-            )
-            mode = (
-                f"SMC search, {config.spo.num_particles} particles x depth "
-                f"{config.spo.search_depth}, eta {temperature:.4g}"
-            )
-        result = evaluator.run(policy, config.eval_episodes)
-        meta = source["metadata"]
-        click.echo(f"checkpoint {source['path']} ({meta['task']}, {meta['env_steps']:,} env steps)")
-        click.echo(
-            f"{result['episodes']} episodes ({mode}, eval seed {config.eval_seed}): "
-            f"return mean {result['mean_return']:.4f} min {result['min_return']:.4f} "
-            f"max {result['max_return']:.4f} std {result['std_return']:.4f}"
-        )
-        click.echo(
-            f"length mean {result['episode_length_mean']:.2f} min {result['episode_length_min']} "
-            f"max {result['episode_length_max']}"
-        )
-        if "volume_utilization" in result:
-            click.echo(f"volume utilisation {result['volume_utilization']:.4f}")
-        if "success_rate" in result:
-            click.echo(f"success rate {result['success_rate']:.4f}")
-        from trainer.opponents import OPPONENTS
-
-        for name in OPPONENTS.get(config.task, {}):  # two-player tasks: matches per side
-            for side in ("first", "second"):
-                rates = (result[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
-                click.echo(
-                    f"vs {name} moving {side}: win {next(rates):.4f} draw {next(rates):.4f} "
-                    f"loss {next(rates):.4f}"
-                )
-        for i, picture in enumerate(
-            evaluator.render_final_states(policy, render) if render else []
-        ):
-            click.echo(f"\n--- final state of evaluation episode {i} ---\n{picture}")
-    finally:
-        evaluator.close()
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the command line asks for, besides the config flags."""
-
-    config_file: str | None
-    resume: str | None
-    fork: str | None
-    evaluate: str | None
-    render: int
-    run_dir: str | None
-    runs_root: str
-    progress: bool | None
-    print_config: bool
-    flags: dict[str, Any]  # the config fields given as flags
-
-
 def _main(**params: Any) -> None:
     options = {f.name: params.pop(f.name) for f in fields(Request) if f.name != "flags"}
     flags = {name: value for name, value in params.items() if value is not None}
@@ -266,7 +273,7 @@ def _main(**params: Any) -> None:
 
         world = World.from_environment()
     try:
-        _command(world, request)
+        _report_errors(lambda: _command(world, request))
     except Exception as e:
         if world is None or world.is_main:
             raise
@@ -284,133 +291,130 @@ def _main(**params: Any) -> None:
             world.close()
 
 
-def _command(world: Any, request: Request) -> None:
-    main_rank = world is None or world.is_main
-
-    def on_main(fn: Any) -> Any:  # run on rank 0, hand the result to every rank
-        return fn() if world is None else world.on_main(fn)
-
-    def echo(text: str, **kwargs: Any) -> None:
-        if main_rank:
-            click.echo(text, **kwargs)
-
+def _report_errors(command: Callable[[], None]) -> None:
+    """Run ``command``; the errors a user can fix become one clean message."""
     try:
-        if request.evaluate:
-            extra = sorted(set(request.flags) - EVALUATE_FLAGS)
-            if extra or request.config_file:
-                bad = "--config" if request.config_file else "--" + extra[0].replace("_", "-")
-                raise click.UsageError(
-                    f"{bad} does not apply to --evaluate (it takes "
-                    + ", ".join("--" + f.replace("_", "-") for f in sorted(EVALUATE_FLAGS))
-                    + ", --render)"
-                )
-            _evaluate(request.evaluate, request.flags, request.render)
-            return
-        if request.render:
-            raise click.UsageError("--render applies only to --evaluate")
-        if request.resume:
-            extra = sorted(set(request.flags) - {"total_steps"})
-            if extra or request.config_file or request.run_dir:
-                bad = (
-                    "--config"
-                    if request.config_file
-                    else "--run-dir"
-                    if request.run_dir
-                    else "--" + extra[0].replace("_", "-")
-                )
-                raise click.UsageError(
-                    f"--resume continues a run exactly, so {bad} cannot change; "
-                    "only --total-steps may. "
-                    "To train on with other settings use "
-                    f"--fork {request.resume}/checkpoints/latest"
-                )
-            from trainer.train import Trainer, load_run_config
-
-            if request.print_config:
-                echo(on_main(lambda: dump(load_run_config(Path(request.resume)))), nl=False)
-                return
-            trainer = Trainer.resume(
-                Path(request.resume),
-                request.flags.get("total_steps"),
-                progress=request.progress,
-                world=world,
-            )
-        else:
-
-            def plan() -> tuple[str, Any, Path | None, Any]:
-                """What to do: ("print", YAML text, None, None) for --print-config,
-                ("resume", None, run directory, None) when torchrun restarted a
-                run that has a checkpoint, else ("train", config, run directory,
-                fork source)."""
-                if RESTARTED and request.run_dir and not request.print_config:
-                    from trainer import checkpoint
-
-                    if (
-                        checkpoint.pointer(Path(request.run_dir) / "checkpoints", "latest")
-                        is not None
-                    ):
-                        return "resume", None, Path(request.run_dir), None
-                source = None
-                if request.fork:
-                    from trainer import checkpoint
-
-                    source = checkpoint.load(request.fork)
-                    config = resolve(
-                        flags=request.flags,
-                        config_file=request.config_file,
-                        base=source["metadata"]["config"],
-                    )
-                else:
-                    config = resolve(flags=request.flags, config_file=request.config_file)
-                if request.print_config:
-                    return "print", dump(config), None, None
-                import pyenvpool
-
-                if config.task not in pyenvpool.list_tasks():
-                    raise ConfigError(
-                        f"task: unknown task {config.task!r}; "
-                        f"known: {', '.join(pyenvpool.list_tasks())}"
-                    )
-                path = (
-                    Path(request.run_dir)
-                    if request.run_dir
-                    else _run_dir(request.runs_root, config)
-                )
-                return "train", config, path, source
-
-            action, config, path, source = on_main(plan)
-            if action == "print":
-                echo(config, nl=False)
-                return
-            from trainer.train import Trainer
-
-            if action == "resume":
-                echo(f"torchrun restarted the job: resuming {path} from its latest checkpoint")
-                trainer = Trainer.resume(path, progress=request.progress, world=world)
-            elif source is not None:
-                trainer = Trainer.fork(source, config, path, progress=request.progress, world=world)
-            else:
-                trainer = Trainer.new(config, path, progress=request.progress, world=world)
-        echo(f"run directory: {trainer.run_dir}")
-        try:
-            summary = trainer.run()
-        finally:
-            trainer.close()
-        if main_rank:
-            _print_summary(summary, 1 if world is None else world.size)
-        if summary["stop_reason"] == "interrupted":
-            sys.exit(130)
+        command()
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
         from trainer.checkpoint import CheckpointError
+        from trainer.distributed import DistributedError
+        from trainer.runtime import DeviceError
         from trainer.train import RunError
 
-        if isinstance(e, (CheckpointError, RunError)) or type(e).__module__.startswith("pyenvpool"):
-            raise click.ClickException(str(e)) from None
-        if type(e).__name__ == "DistributedError":
+        known = (CheckpointError, RunError, DeviceError, DistributedError)
+        if isinstance(e, known) or type(e).__module__.startswith("pyenvpool"):
             raise click.ClickException(str(e)) from None
         raise
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# -------------------------------------------------------- options and help
+class TrainCommand(click.Command):
+    """The command, with ``--help`` that shows the defaults a run would use.
+
+    click answers ``--help`` as soon as it parses it, before the other options
+    have values, so the options that decide the defaults (``--task``, ``--algo``,
+    ``--config``) are read from the raw arguments here.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["help_request"] = _peek(args, ("--task", "--algo", "--config"))
+        return super().parse_args(ctx, args)
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help_text(ctx, formatter)
+        formatter.write_paragraph()
+        with formatter.indentation():
+            formatter.write_text(_help_defaults(ctx)[1])
+
+
+class ConfigOption(click.Option):
+    """A config field's flag; its help ends with the default a run would use."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        names = [setting.flag, setting.name]
+        if setting.annotation is bool:
+            names[0] = f"{setting.flag}/--no-{setting.flag[2:]}"
+        super().__init__(names, default=None, metavar=_metavar(setting.annotation))
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        section = f"[{self.setting.section}] " if self.setting.section else ""
+        default = _help_defaults(ctx)[0].get(self.setting.name, self.setting.default)
+        default = "null" if default is None else default
+        shown = f" (default: {default})" if default != "" else ""
+        self.help = f"{section}{self.setting.help}{shown}"
+        return super().get_help_record(ctx)
+
+
+def _peek(args: list[str], names: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for i, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name in names:
+            if equals:
+                found[name] = value
+            elif i + 1 < len(args):
+                found[name] = args[i + 1]
+    return found
+
+
+def _help_defaults(ctx: click.Context) -> tuple[dict[str, Any], str]:
+    """The defaults ``--help`` shows, by field name, and where they come from."""
+    root = ctx.find_root()
+    if "help_defaults" not in root.meta:
+        root.meta["help_defaults"] = _defaults_for(root.meta.get("help_request", {}))
+    return root.meta["help_defaults"]
+
+
+def _defaults_for(request: dict[str, str]) -> tuple[dict[str, Any], str]:
+    task, algo, config_file = (request.get(k) for k in ("--task", "--algo", "--config"))
+    built_in = (
+        "The defaults shown are the built-in ones. Each task's embedded config "
+        "(trainer/configs/<task>.yaml, and <task>.<algo>.yaml for another algorithm "
+        "than ppo) overrides many of them; add --task TASK to see the defaults a run of "
+        f"that task uses. Tasks with embedded configs: {', '.join(embedded_tasks())}."
+    )
+    if not task and not config_file:
+        return {}, built_in
+    flags = {key: value for key, value in (("task", task), ("algo", algo)) if value}
+    try:
+        config = resolve(flags=flags, config_file=config_file)
+    except ConfigError as e:
+        return {}, f"{built_in}\n\n(Could not resolve the defaults: {e})"
+    values = {}
+    for name, setting in settings().items():
+        holder = config if setting.section is None else getattr(config, setting.section)
+        values[name] = getattr(holder, name)
+    layers = ["built-in"]
+    if task_defaults(config.task):
+        layers.append(f"trainer/configs/{config.task}.yaml")
+    if config.algo != "ppo" and task_defaults(config.task, config.algo):
+        layers.append(f"trainer/configs/{config.task}.{config.algo}.yaml")
+    if config_file:
+        layers.append(config_file)
+    text = (
+        f"The defaults shown are those a run of {config.task} with {config.algo} starts "
+        f"from: {' < '.join(layers)} (flags override them)."
+    )
+    return values, text
+
+
+def _metavar(annotation: Any) -> str:
+    if get_origin(annotation) is Annotated:
+        return _metavar(get_args(annotation)[0])
+    if type(None) in get_args(annotation):  # Optional[X]
+        return _metavar(next(a for a in get_args(annotation) if a is not type(None)))
+    if get_origin(annotation) is list:
+        return "N,N,..."
+    if get_origin(annotation) is dict:
+        return "MAPPING"
+    return {int: "INT", float: "FLOAT", str: "TEXT"}.get(annotation, "TEXT")
 
 
 def _build_command() -> click.Command:
@@ -465,17 +469,16 @@ def _build_command() -> click.Command:
         click.Option(
             ["--print-config"], is_flag=True, help="Print the resolved config as YAML and exit."
         ),
-        *_config_options(),
+        *(ConfigOption(setting) for setting in settings().values()),
     ]
-    return click.Command(
+    return TrainCommand(
         "pyenvpool-train",
         callback=_main,
         params=params,
         help=(
             "Train an agent on a pyenvpool task with PPO (default) or SPO (--algo spo).\n\n"
             "Config precedence: built-in defaults < the task's embedded YAML < --config FILE "
-            "< flags. "
-            f"Tasks with tuned embedded defaults: {', '.join(embedded_tasks())}.\n\n"
+            "< flags.\n\n"
             "Data-parallel on several processes or machines: start it under torchrun, e.g. "
             "torchrun --standalone --nproc-per-node 2 -m trainer.cli --task CartPole-v1 "
             "(docs/distributed.md)."

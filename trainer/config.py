@@ -1,106 +1,177 @@
-"""Training configuration: dataclasses, embedded per-task defaults, and merging.
+"""Training configuration: pydantic models, the embedded per-task defaults, and their layers.
 
 Precedence, lowest first:
 
-1. the dataclass defaults below;
-2. the task's embedded YAML, ``trainer/configs/<task>.yaml``, shipped in the package;
+1. the field defaults below;
+2. the task's embedded YAML, ``trainer/configs/<task>.yaml``, shipped in the
+   package, and ``<task>.<algo>.yaml`` over it when another algorithm than PPO
+   trains the task;
 3. the user's ``--config`` YAML file;
 4. explicit command-line flags (the field names in kebab-case: ``--learning-rate``).
 
-Every field has a default and a one-line docstring, and that docstring is the
-flag's ``--help`` text. The YAML layout mirrors the dataclasses: top-level keys
-for the run, and one mapping per section (``network:``, ``ppo:``). Flags are
-flat, so a field name is unique across sections. A key that names no field is
-an error that names it and suggests close matches. A resolved config is a
-complete, frozen record of a run: ``config.yaml`` in the run directory.
+Every field has a default and a one-line docstring; pydantic reads the
+docstrings (``use_attribute_docstrings``) and the CLI shows them as the flags'
+help. The YAML layout mirrors the models: top-level keys for the run, and one
+mapping per section (``network:``, ``ppo:``, ``spo:``). Flags are flat, so a
+field name is unique across sections. pydantic checks types and bounds and
+the validators below the rules between fields; a key that names no field is
+an error that names it, where it came from and the close matches. Every error
+is one line, ``key: what is wrong``. A resolved config is a complete, frozen
+record of a run: ``config.yaml`` in the run directory, which ``load_config`` reads back.
+
+This module imports neither torch nor the engine, so ``--help`` and config
+errors are instant.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import difflib
-import functools
-import inspect
-import math
-import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Optional, get_args
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-# typing.Optional[X], and X | None on Python >= 3.10.
-UNION_TYPES: tuple[Any, ...] = (Union, getattr(types, "UnionType", Union))
+from trainer.batching import Batching
+
+# The algorithms: the --algo name, and the class that implements it as
+# "module:Class" (trainer.algorithm.algorithm_class imports it when a run
+# starts, so that the config and the CLI stay free of torch). Each one's
+# settings are the Config section of the same name.
+ALGORITHMS = {"ppo": "trainer.ppo:PPO", "spo": "trainer.spo:SPO"}
 
 
 class ConfigError(ValueError):
     """A config file or flag is invalid; the message names the key."""
 
 
-@dataclass
-class NetworkConfig:
+# -------------------------------------------------------------- field types
+# pydantic coerces YAML values and command-line text to the field types; these
+# before-validators add the spellings it leaves alone: 1e5 for an integer,
+# "64,64" for a list, YAML text for a mapping, "null" for nothing.
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML reads yes/no/on/off as booleans: no numbers
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if text.lower() in ("null", "none"):
+            return None
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                pass
+    return value
+
+
+def _items(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
+    return value
+
+
+def _mapping(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value) if value.strip() else {}
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+Real = Annotated[float, BeforeValidator(_number)]
+Positive = Annotated[float, BeforeValidator(_number), Field(gt=0)]
+Fraction = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
+OptionalReal = Annotated[Optional[float], BeforeValidator(_number)]
+OptionalFraction = Annotated[Optional[Fraction], BeforeValidator(_number)]
+Count = Annotated[int, BeforeValidator(_number), Field(ge=1)]
+NonNegative = Annotated[int, BeforeValidator(_number), Field(ge=0)]
+Sizes = Annotated[list[Count], BeforeValidator(_items)]
+Mapping = Annotated[dict[str, Any], BeforeValidator(_mapping)]
+
+
+class Section(BaseModel):
+    """A group of settings: unknown keys are errors, docstrings are the help.
+    (``defer_build``: pydantic builds the validators at the first validation,
+    so ``--help`` does not wait for them.)"""
+
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False, defer_build=True
+    )
+
+
+# ------------------------------------------------------------------- models
+class NetworkConfig(Section):
     """Which network the agent uses and its size. ``auto`` picks by task."""
 
-    architecture: str = "auto"
+    architecture: Literal[
+        "auto", "mlp", "maze_cnn", "maze_vin", "connect_four_cnn", "binpack_attention"
+    ] = "auto"
     """Network: auto (by task), mlp, maze_cnn, maze_vin, connect_four_cnn, binpack_attention."""
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    hidden_sizes: Sizes = [64, 64]
     """Widths of the MLP layers (the mlp torso; the maze_cnn heads)."""
-    activation: str = "tanh"
+    activation: Literal["tanh", "relu"] = "tanh"
     """Activation of the MLP layers: tanh or relu."""
-    conv_channels: list[int] = field(default_factory=lambda: [32, 32, 8])
+    conv_channels: Sizes = [32, 32, 8]
     """Output channels of the 3x3 convolutions of maze_cnn and connect_four_cnn ([]: none)."""
-    num_layers: int = 2
+    num_layers: Count = 2
     """Attention layers of binpack_attention (each: 2 self- and 2 cross-attention blocks)."""
-    num_heads: int = 8
+    num_heads: Count = 8
     """Attention heads of binpack_attention."""
-    key_size: int = 16
+    key_size: Count = 16
     """Size of one attention head; the model width is num_heads * key_size."""
     shared_torso: bool = False
     """Actor and critic share one torso (maze_cnn, connect_four_cnn, binpack_attention), not two."""
     egocentric: bool = False
     """maze_cnn: see the maze from the agent, a (2H-1)x(2W-1) wall/target window centred on it."""
-    vin_iterations: int = 40
+    vin_iterations: Count = 40
     """maze_vin: value-iteration steps (at least the longest shortest path in the maze)."""
-    vin_channels: int = 8
+    vin_channels: Count = 8
     """maze_vin: Q channels per value-iteration step (the max over them is the value map)."""
 
 
-@dataclass
-class PPOConfig:
+class PPOConfig(Section):
     """Proximal Policy Optimisation (Schulman et al. 2017), CleanRL vocabulary."""
 
-    learning_rate: float = 2.5e-4
+    learning_rate: Positive = 2.5e-4
     """Adam learning rate (at the start, when annealed)."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
-    adam_eps: float = 1e-5
+    adam_eps: Real = 1e-5
     """Adam epsilon."""
-    update_epochs: int = 4
+    update_epochs: Count = 4
     """Passes over each rollout."""
-    num_minibatches: int = 4
+    num_minibatches: Count = 4
     """Minibatches per pass; num_envs * num_steps must be divisible by it."""
-    gae_lambda: float = 0.95
+    gae_lambda: Fraction = 0.95
     """Lambda of generalised advantage estimation."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
-    clip_coef: float = 0.2
+    clip_coef: Real = 0.2
     """Clipping range of the policy ratio."""
     clip_vloss: bool = True
     """Clip the value loss around the old values, as PPO2 does."""
-    ent_coef: float = 0.01
+    ent_coef: Real = 0.01
     """Weight of the entropy bonus."""
-    vf_coef: float = 0.5
+    vf_coef: Real = 0.5
     """Weight of the value loss."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: Real = 0.5
     """Clip the global gradient norm to this."""
-    target_kl: Optional[float] = None
+    target_kl: OptionalReal = None
     """Stop an update's epochs early once the approximate KL exceeds this (null: never)."""
 
 
-@dataclass
-class SPOConfig:
+class SPOConfig(Section):
     """Sequential Monte Carlo Policy Optimisation (Macfarlane et al. 2024), Stoix semantics.
 
     Defaults are the SPO paper's discrete column (Table 3) except where marked
@@ -111,52 +182,52 @@ class SPOConfig:
     flags are flat and must be unique.
     """
 
-    num_particles: int = 16
+    num_particles: Count = 16
     """Particles per env in the SMC search (paper: 16)."""
-    search_depth: int = 4
+    search_depth: Count = 4
     """Simulated steps per particle (paper: 4)."""
-    resample_period: int = 4
+    resample_period: NonNegative = 4
     """Resample every this many depth steps; 0 disables periodic resampling (paper: 4)."""
-    resample_ess_threshold: float = 0.0
+    resample_ess_threshold: Fraction = 0.0
     """Also resample envs whose ESS is below this fraction of N (0: off; Stoix ESS mode: 0.5)."""
-    search_gamma: Optional[float] = None
+    search_gamma: OptionalFraction = None
     """Discount of the search's 1-step advantages r + g V(s') - V(s); null: the run's gamma,
     the critic's own, so that the advantages are its TD errors (Stoix: 1.0, for its 0.99)."""
-    search_gae_lambda: float = 1.0
+    search_gae_lambda: Fraction = 1.0
     """Lambda of the per-particle advantages the temperature loss uses (Stoix: 1.0)."""
-    dirichlet_alpha: float = 0.03
+    dirichlet_alpha: Positive = 0.03
     """Root Dirichlet noise concentration, over legal actions only (paper: 0.03)."""
-    dirichlet_fraction: float = 0.25
+    dirichlet_fraction: Fraction = 0.25
     """Root Dirichlet noise weight during training; evaluation uses none (paper: 0.25)."""
-    init_temperature: float = 0.5
+    init_temperature: Positive = 0.5
     """Initial value of the temperature dual eta (paper: 0.5)."""
-    init_alpha: float = 0.5
+    init_alpha: Positive = 0.5
     """Initial value of the trust-region dual alpha (paper: 0.5)."""
-    epsilon: float = 0.5
+    epsilon: Real = 0.5
     """E-step KL bound of the temperature dual (paper: 0.5)."""
-    epsilon_alpha: float = 0.001
+    epsilon_alpha: Real = 0.001
     """M-step KL bound of the trust region against the target actor (paper: 1e-3)."""
-    spo_learning_rate: float = 0.0003
+    spo_learning_rate: Positive = 0.0003
     """Adam learning rate of the actor and critic (paper: 3e-4; constant)."""
-    dual_learning_rate: float = 0.0003
+    dual_learning_rate: Positive = 0.0003
     """Adam learning rate of the duals (paper: 3e-4)."""
-    spo_adam_eps: float = 1e-5
+    spo_adam_eps: Real = 1e-5
     """Adam epsilon of all SPO optimisers."""
-    spo_max_grad_norm: float = 0.5
+    spo_max_grad_norm: Real = 0.5
     """Global gradient-norm clip, of the network and of the duals separately (paper: 0.5)."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target actor and critic, after every gradient step (paper: 5e-3)."""
-    critic_gae_lambda: float = 0.95
+    critic_gae_lambda: Fraction = 0.95
     """Lambda of the critic's GAE targets on replayed sequences (paper: 0.95)."""
-    critic_coef: float = 1.0
+    critic_coef: Real = 1.0
     """Weight of the critic loss 0.5 (V - target)^2 (Stoix vf_coef: 1.0)."""
-    replay_size: int = 65536
+    replay_size: Count = 65536
     """Replay capacity in transitions (paper: 65536; rounded to whole steps of all envs)."""
-    sample_sequences: int = 64
+    sample_sequences: Count = 64
     """Sequences per gradient-step batch (paper: 64)."""
-    sample_sequence_length: int = 17
+    sample_sequence_length: Count = 17
     """Steps per sampled sequence; critic GAE runs within it (paper: 17)."""
-    gradient_steps: int = 16
+    gradient_steps: Count = 16
     """Gradient steps per update, each on a fresh replay batch (paper 'epochs': 16)."""
     dedupe_particles: bool = True
     """Run the search's network once per distinct particle observation (same results, faster)."""
@@ -166,108 +237,118 @@ class SPOConfig:
     """With eval_search, also run a greedy (no search) evaluation and log it as greedy_*."""
 
 
-@dataclass
-class Config:
+class Config(Section):
     """Everything that determines a training run."""
 
     task: str = ""
     """Task id, one of pyenvpool.list_tasks()."""
     algo: str = "ppo"
     """Training algorithm."""
-    seed: int = 1
+    seed: NonNegative = 1
     """Seed of the network init, the action sampling and the training envs."""
-    total_steps: int = 1_000_000
+    total_steps: Count = 1_000_000
     """Environment steps to train for, rounded up to whole updates."""
-    num_envs: int = 64
+    num_envs: Count = 64
     """Parallel training environments."""
-    num_steps: int = 128
+    num_steps: Count = 128
     """Rollout length: steps per environment between updates."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount factor."""
     self_play: bool = False
     """Two-player zero-sum task: one network plays both sides, with negamax GAE (PPO only)."""
-    opponent_fraction: float = 0.0
+    opponent_fraction: Fraction = 0.0
     """self_play: share of the training envs where the learner plays a past copy of itself."""
-    opponent_pool_size: int = 8
+    opponent_pool_size: Count = 8
     """self_play: past copies kept as opponents (the oldest leaves first)."""
-    opponent_interval: int = 10
+    opponent_interval: Count = 10
     """self_play: updates between copies added to the opponent pool."""
-    task_kwargs: dict[str, Any] = field(default_factory=dict)
+    task_kwargs: Mapping = {}
     """Task parameters passed to pyenvpool.make (a YAML/JSON mapping on the command line)."""
-    eval_task_kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_task_kwargs: Mapping = {}
     """Task parameters of the evaluation pool that differ from task_kwargs (merged over them)."""
-    env_threads: int = 0
+    env_threads: NonNegative = 0
     """Engine worker threads; 0 picks one per core. Results never depend on it."""
     device: str = "auto"
     """Torch device: auto, cpu, cuda or cuda:N."""
-    torch_threads: int = 1
+    torch_threads: Count = 1
     """CPU threads for PyTorch; a seeded CPU run is bit-reproducible for a fixed count."""
-    eval_interval: int = 100_000
+    eval_interval: NonNegative = 100_000
     """Environment steps between greedy evaluations; 0 evaluates only at the end."""
-    eval_episodes: int = 100
+    eval_episodes: Count = 100
     """Episodes per evaluation (split evenly over the evaluation envs)."""
-    eval_num_envs: int = 100
+    eval_num_envs: Count = 100
     """Environments in the separate evaluation pool."""
-    eval_seed: int = 1_000_000
+    eval_seed: NonNegative = 1_000_000
     """Seed of the evaluation pool: every evaluation replays the same held-out episodes."""
-    target_return: Optional[float] = None
+    target_return: OptionalReal = None
     """Stop training once an evaluation's mean return reaches this (null: never)."""
-    checkpoint_interval: int = 500_000
+    checkpoint_interval: NonNegative = 500_000
     """Environment steps between checkpoints; 0 checkpoints only at the end."""
-    keep_checkpoints: int = 3
+    keep_checkpoints: NonNegative = 3
     """Step checkpoints kept in this run, besides the best; 0 keeps all."""
-    console_interval: float = 10.0
+    console_interval: Real = 10.0
     """Seconds between console dashboard lines (evaluations are always printed)."""
     tensorboard: bool = True
     """Write TensorBoard event files when tensorboard is installed."""
     plot: bool = True
     """Draw learning_curve.png: after evaluations (at most every 30 s) and at the end."""
-    network: NetworkConfig = field(default_factory=NetworkConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     """The network (a section)."""
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
     """PPO settings (a section; used when algo is ppo)."""
-    spo: SPOConfig = field(default_factory=SPOConfig)
+    spo: SPOConfig = Field(default_factory=SPOConfig)
     """SPO settings (a section; used when algo is spo)."""
 
+    @field_validator("algo")
+    @classmethod
+    def _known_algorithm(cls, algo: str) -> str:
+        if algo not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algo!r}; known: {sorted(ALGORITHMS)}")
+        return algo
 
-# Algorithms and their settings section. Adding one (SPO) means a dataclass,
-# a field on Config named after it, and an entry here.
-ALGORITHM_SECTIONS = {"ppo": "ppo", "spo": "spo"}
-ARCHITECTURES = ("mlp", "maze_cnn", "maze_vin", "connect_four_cnn", "binpack_attention")
-DEFAULT_ARCHITECTURE = {
-    "Maze-v0": "maze_vin",
-    "BinPack-v0": "binpack_attention",
-    "ConnectFour-v0": "connect_four_cnn",
-}
-SECTIONS = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
-
-
-# ----------------------------------------------------------------- field facts
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """The one-line docstring under each field of a dataclass, read from its source."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, following in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if device in ("auto", "cpu", "cuda") or (
+            device.startswith("cuda:") and device[5:].isdigit()
         ):
-            docs[node.target.id] = following.value.value.strip()
-    return docs
+            return device
+        raise ValueError(f"expected auto, cpu, cuda or cuda:N, got {device!r}")
+
+    @model_validator(mode="after")
+    def _rules_between_fields(self) -> Config:
+        if self.self_play and self.algo != "ppo":
+            raise ValueError(f"self_play: supported by ppo only, not {self.algo}")
+        if self.algo == "ppo":
+            try:
+                Batching(self.num_envs, self.num_steps).minibatch_size(self.ppo.num_minibatches)
+            except ValueError as e:
+                raise ValueError(f"num_minibatches: {e}") from None
+        if self.algo == "spo" and self.spo.replay_size // self.num_envs < (
+            self.spo.sample_sequence_length
+        ):
+            raise ValueError(
+                f"replay_size: {self.spo.replay_size} transitions over {self.num_envs} envs hold "
+                f"fewer steps than sample_sequence_length = {self.spo.sample_sequence_length}"
+            )
+        if self.network.architecture == "auto":
+            from trainer.tasks import task_info  # with NumPy: only once there is a task
+
+            self.network.architecture = task_info(self.task).architecture
+        return self
 
 
+SECTIONS: dict[str, type[Section]] = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
+
+
+# --------------------------------------------------------- the flat view
 @dataclass(frozen=True)
-class FieldInfo:
-    """One settable leaf of the config: where it lives, its type, default and help."""
+class Setting:
+    """One settable leaf of the config, as the command line sees it."""
 
     name: str
     section: Optional[str]
-    type: Any
+    annotation: Any
     default: Any
     help: str
 
@@ -280,97 +361,22 @@ class FieldInfo:
         return "--" + self.name.replace("_", "-")
 
 
-@functools.cache
-def leaf_fields() -> dict[str, FieldInfo]:
-    """Every leaf field of Config, by its (unique) name."""
-    out: dict[str, FieldInfo] = {}
-    for section, cls in [(None, Config), *SECTIONS.items()]:
-        hints = get_type_hints(cls)
-        docs = field_docs(cls)
-        for f in dataclasses.fields(cls):
-            if f.name in SECTIONS and section is None:
+def settings() -> dict[str, Setting]:
+    """Every leaf field of Config by its name (unique across sections), in order."""
+    out: dict[str, Setting] = {}
+    for section, model in [(None, Config), *SECTIONS.items()]:
+        for name, info in model.model_fields.items():
+            if section is None and name in SECTIONS:
                 continue
-            assert f.name not in out, f"config field name {f.name!r} is not unique"
-            default = (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            )
-            out[f.name] = FieldInfo(f.name, section, hints[f.name], default, docs.get(f.name, ""))
+            assert name not in out, f"config field name {name!r} is not unique"
+            default = info.get_default(call_default_factory=True)
+            out[name] = Setting(name, section, info.annotation, default, info.description or "")
     return out
 
 
-# ------------------------------------------------------------------ coercion
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-def coerce(key: str, value: Any, typ: Any) -> Any:
-    """Convert ``value`` (from YAML or the command line) to ``typ``, or raise ConfigError."""
-    origin, args = get_origin(typ), get_args(typ)
-    if origin in UNION_TYPES:  # Optional[X]
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-            return None
-        return coerce(key, value, next(a for a in args if a is not type(None)))
-    try:
-        if typ is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-                return value.strip().lower() in _TRUE
-            raise TypeError
-        if typ is int:
-            if isinstance(value, bool):
-                raise TypeError
-            if isinstance(value, str):
-                value = value.strip().replace("_", "")
-                value = int(value) if value.lstrip("+-").isdigit() else float(value)
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise TypeError
-                value = int(value)
-            if not isinstance(value, int):
-                raise TypeError
-            return value
-        if typ is float:
-            if isinstance(value, bool):
-                raise TypeError
-            value = float(value)
-            if math.isnan(value):
-                raise TypeError
-            return value
-        if typ is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if origin is list:
-            if isinstance(value, str):
-                value = [v for v in value.replace("[", "").replace("]", "").split(",") if v.strip()]
-            if not isinstance(value, (list, tuple)):
-                raise TypeError
-            return [coerce(key, v, args[0]) for v in value]
-        if origin is dict:
-            if isinstance(value, str):
-                value = yaml.safe_load(value) if value.strip() else {}
-            if not isinstance(value, dict):
-                raise TypeError
-            return dict(value)
-    except (TypeError, ValueError, yaml.YAMLError):
-        pass
-    else:
-        raise AssertionError(f"unsupported config type {typ}")
-    raise ConfigError(f"{key}: expected {_type_name(typ)}, got {value!r}")
-
-
-def _type_name(typ: Any) -> str:
-    origin, args = get_origin(typ), get_args(typ)
-    if origin in UNION_TYPES:
-        return _type_name(next(a for a in args if a is not type(None))) + " or null"
-    if origin is list:
-        return {int: "a list of integers", float: "a list of numbers"}.get(args[0], "a list")
-    if origin is dict:
-        return "a mapping"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[typ]
-
-
+# ----------------------------------------------------------------- errors
+# Written here because pydantic reports errors as a multi-line table with
+# links, and proposes no close matches for an unknown key.
 def suggest(key: str, candidates: list[str]) -> str:
     """' (did you mean X?)' for close matches of ``key``, or ''."""
     matches = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
@@ -379,73 +385,121 @@ def suggest(key: str, candidates: list[str]) -> str:
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
 
 
-def _unknown_key_error(key: str, where: str, section: Optional[str]) -> ConfigError:
-    fields = leaf_fields()
-    if section is None:
-        here = [f.name for f in fields.values() if f.section is None] + list(SECTIONS)
+def _unknown_key(loc: tuple[str, ...], where: str) -> str:
+    fields = settings().values()
+    if len(loc) == 1:
+        here = [f.name for f in fields if f.section is None] + list(SECTIONS)
     else:
-        here = [f.name for f in fields.values() if f.section == section]
+        here = [f.name for f in fields if f.section == loc[0]]
     # Also offer the right section for a key that lives elsewhere.
-    elsewhere = [f.path for f in fields.values()]
+    elsewhere = [f.path for f in fields]
+    key = loc[-1]
     hint = suggest(key, here) or suggest(key, elsewhere) or suggest(key.split(".")[-1], elsewhere)
-    name = key if section is None else f"{section}.{key}"
-    return ConfigError(f"unknown config key {name!r} in {where}{hint}")
+    return f"unknown config key {'.'.join(loc)!r} in {where}{hint}"
 
 
-# ------------------------------------------------------------------- merging
-def to_dict(config: Config) -> dict[str, Any]:
-    """The nested plain-data form of a config (what config.yaml holds)."""
-    data = dataclasses.asdict(config)
-    for algo, section in ALGORITHM_SECTIONS.items():  # drop other algorithms' sections
-        if algo != config.algo:
-            data.pop(section, None)
-    return data
+# pydantic's error types in the words of a one-line message.
+EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
 
 
-def apply(config: Config, data: dict[str, Any], where: str) -> Config:
-    """A copy of ``config`` with the nested mapping ``data`` applied (YAML layout)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of config keys, got {type(data).__name__}")
-    config = dataclasses.replace(
-        config, **{name: dataclasses.replace(getattr(config, name)) for name in SECTIONS}
-    )
-    fields = leaf_fields()
-    for key, value in data.items():
-        key = str(key)
-        if key in SECTIONS:
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise ConfigError(f"{key} in {where} must be a mapping, got {value!r}")
-            target = getattr(config, key)
-            for sub, sub_value in value.items():
-                info = fields.get(str(sub))
-                if info is None or info.section != key:
-                    raise _unknown_key_error(str(sub), where, key)
-                setattr(target, info.name, coerce(info.path, sub_value, info.type))
-            continue
-        info = fields.get(key)
-        if info is None or info.section is not None:
-            raise _unknown_key_error(key, where, None)
-        setattr(config, key, coerce(key, value, info.type))
-    return config
+def _message(error: dict[str, Any], data: dict[str, Any], sources: dict[tuple, str]) -> str:
+    """One line, ``key: what is wrong``, for one of pydantic's errors."""
+    loc, kind = error["loc"], error["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(tuple(map(str, loc)), sources.get(loc, "the config"))
+    path = [part for part in loc if isinstance(part, str)]
+    key = ".".join(path)
+    text = error["msg"].removeprefix("Value error, ")
+    if kind in EXPECTED:
+        text = f"expected {EXPECTED[kind]}"
+    elif kind in BOUNDS:
+        text = f"must be {BOUNDS[kind]} {next(iter(error['ctx'].values()))}"
+    elif kind == "literal_error":
+        known = list(get_args(_annotation(path)))
+        hint = suggest(str(error["input"]), known)
+        return f"{key}: unknown {error['input']!r}; known: {', '.join(known)}{hint}"
+    elif kind == "value_error":
+        return text if not key else f"{key}: {text}"
+    if len(path) < len(loc):  # an entry of a list: name the list
+        value = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if kind in EXPECTED:
+            text = f"expected a list of {'integers' if 'int' in kind else 'numbers'}"
+        else:
+            text = f"every entry {text}"
+        return f"{key}: {text}, got {value!r}"
+    return f"{key}: {text}, got {error['input']!r}"
 
 
-def apply_flags(config: Config, flags: dict[str, Any]) -> Config:
-    """Apply flat ``{field_name: value}`` overrides (from the command line)."""
-    fields = leaf_fields()
+def _annotation(path: list[str]) -> Any:
+    model: type[BaseModel] = Config if len(path) == 1 else SECTIONS[path[0]]
+    return model.model_fields[path[-1]].annotation
+
+
+# ----------------------------------------------------------------- layers
+# pydantic validates one mapping; merging the layers section by section, and
+# remembering which layer set each key (for the errors), is done here.
+Layer = tuple[str, Any]  # (where it comes from, a nested mapping in the YAML layout)
+
+
+def _build(layers: list[Layer]) -> Config:
+    """Merge the layers, each over the ones before, and validate the result."""
+    data: dict[str, Any] = {}
+    sources: dict[tuple, str] = {}
+    for where, layer in layers:
+        if not isinstance(layer, dict):
+            raise ConfigError(
+                f"{where} must be a mapping of config keys, got {type(layer).__name__}"
+            )
+        for key, value in layer.items():
+            key = str(key)
+            if key not in SECTIONS:
+                data[key], sources[(key,)] = value, where
+            elif value is not None:  # a section merges key by key
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{key} in {where} must be a mapping, got {value!r}")
+                for name, setting in value.items():
+                    data.setdefault(key, {})[str(name)] = setting
+                    sources[(key, str(name))] = where
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError("\n".join(_message(err, data, sources) for err in e.errors())) from None
+
+
+def _flag_layer(flags: dict[str, Any]) -> Layer:
+    """Flat ``{field_name: value}`` from the command line, in the YAML layout."""
+    fields = settings()
     nested: dict[str, Any] = {}
     for name, value in flags.items():
-        info = fields.get(name)
-        if info is None:
+        if name not in fields:
             raise ConfigError(
                 f"unknown option --{name.replace('_', '-')}" + suggest(name, list(fields))
             )
-        if info.section is None:
-            nested[name] = value
-        else:
-            nested.setdefault(info.section, {})[name] = value
-    return apply(config, nested, "the command line")
+        section = fields[name].section
+        (nested if section is None else nested.setdefault(section, {}))[name] = value
+    return "the command line", nested
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -496,40 +550,49 @@ def resolve(
     """Build the config of a run: defaults < task YAML < ``config_file`` < ``flags``.
 
     ``base`` (a resolved config mapping, e.g. a checkpoint's) replaces the
-    defaults and the task YAML; forks use it.
+    defaults and the task YAML; forks use it. A fork into another algorithm
+    applies that algorithm's embedded defaults of the task over it.
     """
     flags = dict(flags or {})
     user = load_yaml(config_file) if config_file is not None else {}
+    algo = flags.get("algo") or user.get("algo")
     if base is not None:
-        config = apply(Config(), base, "the base config")
-        algo = flags.get("algo") or user.get("algo")
-        if algo and algo != config.algo and algo != "ppo":
-            # Forking into another algorithm: its embedded defaults for the task apply.
-            overlay = task_defaults(config.task, str(algo))
-            config = apply(config, overlay, f"the embedded {algo} defaults of {config.task}")
+        layers: list[Layer] = [("the base config", base)]
+        base_algo = base.get("algo", "ppo") if isinstance(base, dict) else "ppo"
+        if algo and algo != base_algo and algo != "ppo":
+            task = str(base.get("task", ""))
+            overlay = task_defaults(task, str(algo))
+            layers.append((f"the embedded {algo} defaults of {task}", overlay))
     else:
         task = flags.get("task") or user.get("task")
         if not task:
             raise ConfigError(
                 "no task given: pass --task (e.g. --task CartPole-v1) or set task in --config"
             )
-        config = apply(Config(), task_defaults(str(task)), f"the embedded defaults of {task}")
-        algo = flags.get("algo") or user.get("algo") or config.algo
+        embedded = task_defaults(str(task))
+        layers = [(f"the embedded defaults of {task}", embedded)]
+        algo = algo or embedded.get("algo", "ppo")
         if algo != "ppo":
             overlay = task_defaults(str(task), str(algo))
-            config = apply(config, overlay, f"the embedded {algo} defaults of {task}")
+            layers.append((f"the embedded {algo} defaults of {task}", overlay))
     if user:
-        config = apply(config, user, str(config_file))
-    config = apply_flags(config, flags)
-    return finalize(config)
+        layers.append((str(config_file), user))
+    return _build([*layers, _flag_layer(flags)])
 
 
-def finalize(config: Config) -> Config:
-    """Resolve ``auto`` choices that depend on the task, then validate."""
-    if config.network.architecture == "auto":
-        config.network.architecture = DEFAULT_ARCHITECTURE.get(config.task, "mlp")
-    validate(config)
-    return config
+def from_dict(data: dict[str, Any], where: str) -> Config:
+    """A config from its nested mapping (a checkpoint's metadata, a config.yaml)."""
+    return _build([(where, data)])
+
+
+def load_config(path: str | Path) -> Config:
+    """The config a YAML file holds (a run's frozen ``config.yaml``)."""
+    return from_dict(load_yaml(path), str(path))
+
+
+def override(config: Config, flags: dict[str, Any]) -> Config:
+    """``config`` with flat ``{field_name: value}`` settings over it."""
+    return _build([("the config", config.model_dump()), _flag_layer(flags)])
 
 
 def evaluation_task_kwargs(config: Config) -> dict[str, Any]:
@@ -537,111 +600,10 @@ def evaluation_task_kwargs(config: Config) -> dict[str, Any]:
     return {**config.task_kwargs, **config.eval_task_kwargs}
 
 
-def validate(config: Config) -> None:
-    """Raise ConfigError naming the first inconsistent setting."""
-    if not config.task:
-        raise ConfigError("task: no task given")
-    if config.algo not in ALGORITHM_SECTIONS:
-        raise ConfigError(
-            f"algo: unknown algorithm {config.algo!r}; known: {sorted(ALGORITHM_SECTIONS)}"
-        )
-    positive = [
-        "total_steps",
-        "num_envs",
-        "num_steps",
-        "torch_threads",
-        "eval_episodes",
-        "eval_num_envs",
-    ]
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
-    for name in [
-        "env_threads",
-        "eval_interval",
-        "checkpoint_interval",
-        "keep_checkpoints",
-        "seed",
-        "eval_seed",
-    ]:
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{name}: must be >= 0, got {getattr(config, name)}")
-    if not 0.0 <= config.gamma <= 1.0:
-        raise ConfigError(f"gamma: must be in [0, 1], got {config.gamma}")
-    device = config.device
-    if not (
-        device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
-    ):
-        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {device!r}")
-    net = config.network
-    if net.architecture not in ARCHITECTURES:
-        raise ConfigError(
-            f"architecture: unknown {net.architecture!r}; known: auto, {', '.join(ARCHITECTURES)}"
-            + suggest(net.architecture, list(ARCHITECTURES))
-        )
-    if net.activation not in ("tanh", "relu"):
-        raise ConfigError(f"activation: expected tanh or relu, got {net.activation!r}")
-    for name in ["num_layers", "num_heads", "key_size", "vin_iterations", "vin_channels"]:
-        if getattr(net, name) < 1:
-            raise ConfigError(f"{name}: must be >= 1, got {getattr(net, name)}")
-    if any(h < 1 for h in net.hidden_sizes + net.conv_channels):
-        raise ConfigError("hidden_sizes and conv_channels must be positive")
-    if config.algo == "ppo":
-        ppo = config.ppo
-        batch = config.num_envs * config.num_steps
-        if ppo.num_minibatches < 1 or batch % ppo.num_minibatches:
-            raise ConfigError(
-                f"num_minibatches: num_envs * num_steps = {batch} "
-                f"is not divisible by {ppo.num_minibatches}"
-            )
-        if ppo.update_epochs < 1:
-            raise ConfigError(f"update_epochs: must be >= 1, got {ppo.update_epochs}")
-        if ppo.learning_rate <= 0:
-            raise ConfigError(f"learning_rate: must be > 0, got {ppo.learning_rate}")
-        if not 0.0 <= ppo.gae_lambda <= 1.0:
-            raise ConfigError(f"gae_lambda: must be in [0, 1], got {ppo.gae_lambda}")
-    if config.self_play and config.algo != "ppo":
-        raise ConfigError(f"self_play: supported by ppo only, not {config.algo}")
-    if not 0.0 <= config.opponent_fraction <= 1.0:
-        raise ConfigError(f"opponent_fraction: must be in [0, 1], got {config.opponent_fraction}")
-    for name in ["opponent_pool_size", "opponent_interval"]:
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{name}: must be >= 1, got {getattr(config, name)}")
-    if config.algo == "spo":
-        spo = config.spo
-        for name in [
-            "num_particles",
-            "search_depth",
-            "replay_size",
-            "sample_sequences",
-            "sample_sequence_length",
-            "gradient_steps",
-        ]:
-            if getattr(spo, name) < 1:
-                raise ConfigError(f"{name}: must be >= 1, got {getattr(spo, name)}")
-        for name in ["init_temperature", "init_alpha", "spo_learning_rate", "dual_learning_rate"]:
-            if getattr(spo, name) <= 0:
-                raise ConfigError(f"{name}: must be > 0, got {getattr(spo, name)}")
-        if spo.search_gamma is not None and not 0.0 <= spo.search_gamma <= 1.0:
-            raise ConfigError(f"search_gamma: must be in [0, 1], got {spo.search_gamma}")
-        for name in [
-            "search_gae_lambda",
-            "critic_gae_lambda",
-            "tau",
-            "dirichlet_fraction",
-            "resample_ess_threshold",
-        ]:
-            if not 0.0 <= getattr(spo, name) <= 1.0:
-                raise ConfigError(f"{name}: must be in [0, 1], got {getattr(spo, name)}")
-        if spo.resample_period < 0:
-            raise ConfigError(f"resample_period: must be >= 0, got {spo.resample_period}")
-        if spo.dirichlet_alpha <= 0:
-            raise ConfigError(f"dirichlet_alpha: must be > 0, got {spo.dirichlet_alpha}")
-        if spo.replay_size // config.num_envs < spo.sample_sequence_length:
-            raise ConfigError(
-                f"replay_size: {spo.replay_size} transitions over {config.num_envs} envs hold "
-                f"fewer steps than sample_sequence_length = {spo.sample_sequence_length}"
-            )
+def to_dict(config: Config) -> dict[str, Any]:
+    """The nested plain-data form of a config (what config.yaml holds): the
+    sections of the algorithms the run does not use are left out."""
+    return config.model_dump(exclude={name for name in ALGORITHMS if name != config.algo})
 
 
 def dump(config: Config) -> str:

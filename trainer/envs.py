@@ -1,5 +1,9 @@
 """The training envs: one engine pool whose live state a checkpoint saves exactly.
 
+``Envs`` is what the training loop and the algorithms use of their envs;
+``TrainingEnvs`` is the plain kind, and ``selfplay.SelfPlayEnvs`` the kind for
+two-player tasks, which the loop picks when ``self_play`` is set.
+
 A checkpoint stores the engine's own export of every live env
 (``pool.snapshot`` + ``pool.export_states``): task state, random stream, step
 counter and episode totals. ``load_state_dict`` imports and restores them, so
@@ -14,16 +18,42 @@ counts its own).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 import pyenvpool
 
 
+class Envs(Protocol):
+    """The training envs as the loop and the algorithms see them."""
+
+    spec: Any  # the pool's pyenvpool.Spec
+    num_envs: int
+    obs: dict[str, np.ndarray]  # every env's current observation
+    env_steps: int  # env steps taken so far (learner moves, for self-play)
+    # True for the envs whose consecutive rows belong to alternating players,
+    # each from its mover's view (GAE is negamax there); None: no env alternates.
+    alternating: np.ndarray | None
+
+    def prepare_rollout(self, agent: nn.Module, update: int) -> None:
+        """Called before the rollout of ``update`` (self-play: draws the opponent)."""
+
+    def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None) -> tuple: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class TrainingEnvs:
     """A pool of ``num_envs`` training envs with exact save/restore."""
+
+    alternating = None  # one player: every row is the learner's
 
     def __init__(
         self,
@@ -41,6 +71,9 @@ class TrainingEnvs:
         self.seed = seed
         self.env_steps = 0
         self.obs, _ = self.pool.reset()
+
+    def prepare_rollout(self, agent: nn.Module, update: int) -> None:
+        """Nothing to prepare: the learner plays every env."""
 
     def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None):
         """Step every env: ``(obs, reward, terminated, truncated, info)``. ``out``

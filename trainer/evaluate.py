@@ -1,77 +1,48 @@
-"""Evaluation on a separate pool, with per-env episode quotas.
+"""Evaluation on a separate pool, with per-env episode quotas; and evaluating a checkpoint.
 
 Protocol (contract section 4): the evaluation pool is reset with a fixed seed
 before every evaluation, so each one plays the same held-out episodes; the
-policy is greedy for PPO. ``num_episodes`` are split into per-env quotas
+policy is greedy for PPO (an algorithm names its own: ``Algorithm.
+evaluation_policy``). ``num_episodes`` are split into per-env quotas
 (``num_episodes // E`` each, one more for the first ``num_episodes % E``) and
 an env's episodes beyond its quota are not counted, so short episodes are not
 over-represented. Episodes are recorded in a fixed order (by step, then env),
 so results are deterministic for a deterministic policy.
 
-Tasks add their own summary numbers: BinPack-v0's return is the final volume
-utilisation, Maze-v0's is 1 exactly when the target was reached, and
-Squared-v0 reports PufferLib's ``score`` (the fraction of targets hit), read
-from each episode's last observation.
+Tasks add their own summary numbers (``tasks.TASKS``): BinPack-v0's return is
+the final volume utilisation, Maze-v0's is 1 exactly when the target was
+reached, and Squared-v0 reports PufferLib's ``score`` (the fraction of
+targets hit), read from each episode's last observation.
 
-Two-player tasks (``opponents.OPPONENTS``: ConnectFour-v0) are evaluated in
-matches instead: the policy plays ``num_episodes`` games against each fixed
-opponent, moving first in half of them (each env alternates sides from game
-to game, starting with env i moving first when i is even). The return of a
-game is the policy's result, +1 win, 0 draw, -1 loss; ``<opponent>_<first|
-second>_<win|draw|loss>`` are the rates per opponent and side, and
-``<opponent>_win`` the win rate over both sides.
+Two-player tasks (a ``tasks.TASKS`` entry with ``opponents``: ConnectFour-v0)
+are evaluated in matches instead: the policy plays ``num_episodes`` games
+against each fixed opponent, moving first in half of them (each env alternates
+sides from game to game, starting with env i moving first when i is even). The
+return of a game is the policy's result, +1 win, 0 draw, -1 loss;
+``<opponent>_<first|second>_<win|draw|loss>`` are the rates per opponent and
+side, and ``<opponent>_win`` the win rate over both sides.
+
+``evaluate_checkpoint`` is ``pyenvpool-train --evaluate``: a saved agent, the
+run's evaluation settings with the command line's over them, and a report.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 import pyenvpool
-from trainer.distributions import MaskedCategorical
-from trainer.opponents import OPPONENTS
-
-Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
-
-TASK_METRICS: dict[str, Callable[[np.ndarray], dict[str, float]]] = {
-    "BinPack-v0": lambda returns: {"volume_utilization": float(returns.mean())},
-    "Maze-v0": lambda returns: {"success_rate": float((returns > 0).mean())},
-}
-
-
-def task_config(pool: pyenvpool.EnvPool) -> dict[str, str]:
-    """The pool's resolved task parameters, ``pool.config`` ("key=value;...") as a dict."""
-    return dict(item.split("=", 1) for item in pool.config.split(";") if item)
-
-
-def squared_score(pool: pyenvpool.EnvPool, final_obs: dict[str, np.ndarray]) -> np.ndarray:
-    """Squared-v0: the fraction of targets hit; targets left are the +1 cells at the end."""
-    num_targets = int(task_config(pool)["num_targets"])
-    left = (final_obs["grid"] == 1).sum(axis=(1, 2))
-    return 1.0 - left / num_targets
-
-
-# Per-episode scores read from the last observation of each finished episode
-# (PufferLib's info["score"]): (pool, final_obs rows) -> one score per episode.
-EPISODE_SCORES: dict[str, Callable[[Any, dict[str, np.ndarray]], np.ndarray]] = {
-    "Squared-v0": squared_score,
-}
-
-
-def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
-    """Act with the most likely legal action of ``agent``'s policy."""
-
-    @torch.no_grad()
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        tensors = {name: torch.from_numpy(view).to(device) for name, view in obs.items()}
-        logits = agent.logits(tensors)
-        return MaskedCategorical(logits, tensors.get("action_mask")).mode().cpu().numpy()
-
-    return act
+from trainer import checkpoint
+from trainer.algorithm import Policy, algorithm_class
+from trainer.config import Config, evaluation_task_kwargs, from_dict, override
+from trainer.networks import architecture_record, build_agent
+from trainer.runtime import select_device
+from trainer.tasks import task_info
 
 
 def summarize(
@@ -90,8 +61,9 @@ def summarize(
         "episode_length_min": int(lengths.min()),
         "episode_length_max": int(lengths.max()),
     }
-    if task in TASK_METRICS:
-        out.update(TASK_METRICS[task](returns))
+    metrics = task_info(task).metrics
+    if metrics is not None:
+        out.update(metrics(returns))
     if scores is not None:
         out["score"] = float(scores.mean())
     return out
@@ -114,11 +86,33 @@ class Evaluator:
             task, num_envs, num_threads=num_threads or None, seed=seed, **self.task_kwargs
         )
 
+    @classmethod
+    def for_config(cls, config: Config, num_threads: int | None = None) -> Evaluator:
+        """The evaluation pool a run's config describes."""
+        return cls(
+            config.task,
+            min(config.eval_num_envs, config.eval_episodes),
+            config.eval_seed,
+            evaluation_task_kwargs(config),
+            num_threads,
+        )
+
+    def run_policies(
+        self, policy: Policy, comparisons: dict[str, Policy], num_episodes: int
+    ) -> dict[str, float]:
+        """``run`` the policy, then each comparison policy, whose numbers are
+        added as ``<name>_<metric>``."""
+        result = self.run(policy, num_episodes)
+        for name, other in comparisons.items():
+            extra = self.run(other, num_episodes)
+            result.update({f"{name}_{k}": v for k, v in extra.items() if k != "episodes"})
+        return result
+
     def run(
         self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
     ) -> dict[str, float]:
         """Play ``num_episodes`` quota-limited episodes; at most ``max_steps`` pool steps."""
-        if self.task in OPPONENTS:
+        if task_info(self.task).opponents:
             return self.run_matches(policy, num_episodes, max_steps)
         start = time.perf_counter()
         num_envs = self.pool.num_envs
@@ -128,7 +122,7 @@ class Evaluator:
         returns: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         scores: list[np.ndarray] = []
-        score_fn = EPISODE_SCORES.get(self.task)
+        score_fn = task_info(self.task).episode_score
         obs, _ = self.pool.reset(seed=self.seed)
         for _ in range(max_steps):
             if (counted >= quota).all():
@@ -163,7 +157,7 @@ class Evaluator:
         scores: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         rates: dict[str, float] = {}
-        for index, (name, make_opponent) in enumerate(OPPONENTS[self.task].items()):
+        for index, (name, make_opponent) in enumerate(task_info(self.task).opponents.items()):
             opponent = make_opponent(self.seed + index)
             side = np.arange(num_envs) % 2  # the player the policy is: 0 moves first
             counted = np.zeros(num_envs, np.int64)
@@ -243,3 +237,69 @@ class Evaluator:
 
     def close(self) -> None:
         self.pool.close()
+
+
+# ------------------------------------------------------- a saved checkpoint
+@dataclass
+class CheckpointEvaluation:
+    """What ``evaluate_checkpoint`` found, and the report the command prints."""
+
+    checkpoint: Path
+    metadata: dict[str, Any]
+    config: Config
+    policy_name: str
+    result: dict[str, float]
+    pictures: list[str]
+
+    def report(self) -> list[str]:
+        meta, result, config = self.metadata, self.result, self.config
+        lines = [
+            f"checkpoint {self.checkpoint} ({meta['task']}, {meta['env_steps']:,} env steps)",
+            f"{result['episodes']} episodes ({self.policy_name}, eval seed {config.eval_seed}): "
+            f"return mean {result['mean_return']:.4f} min {result['min_return']:.4f} "
+            f"max {result['max_return']:.4f} std {result['std_return']:.4f}",
+            f"length mean {result['episode_length_mean']:.2f} "
+            f"min {result['episode_length_min']} max {result['episode_length_max']}",
+        ]
+        task = task_info(config.task)
+        lines += [f"{label} {result[key]:.4f}" for key, label in task.report if key in result]
+        for name in task.opponents:  # two-player tasks: matches per side
+            for side in ("first", "second"):
+                win, draw, loss = (result[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
+                lines.append(
+                    f"vs {name} moving {side}: win {win:.4f} draw {draw:.4f} loss {loss:.4f}"
+                )
+        for i, picture in enumerate(self.pictures):
+            lines.append(f"\n--- final state of evaluation episode {i} ---\n{picture}")
+        return lines
+
+
+def evaluate_checkpoint(
+    path: str | Path, flags: dict[str, Any] | None = None, render: int = 0
+) -> CheckpointEvaluation:
+    """Evaluate the agent saved at ``path`` with the run's evaluation settings,
+    ``flags`` over them, by the protocol above; with ``render``, also picture
+    how the first ``render`` episodes ended.
+
+    The policy is the one ``config.algo`` evaluates a saved agent with, so the
+    weights may come from another algorithm: ``--algo spo`` evaluates a PPO
+    checkpoint with the SMC search (at the initial temperature).
+    """
+    source = checkpoint.load(path)
+    config = override(from_dict(source["metadata"]["config"], f"{path} metadata"), flags or {})
+    torch.set_num_threads(config.torch_threads)
+    device = select_device(config.device)
+    evaluator = Evaluator.for_config(config, config.env_threads)
+    try:
+        spec = evaluator.pool.spec
+        architecture = architecture_record(spec, config.network)
+        checkpoint.check_compatible(source["metadata"], config.task, None, architecture)
+        agent = build_agent(spec, config.network).to(device)
+        agent.load_state_dict(source["model"])
+        algorithm = algorithm_class(config.algo)
+        policy, name = algorithm.saved_policy(agent, evaluator.pool, config, device, source)
+        result = evaluator.run(policy, config.eval_episodes)
+        pictures = evaluator.render_final_states(policy, render) if render else []
+    finally:
+        evaluator.close()
+    return CheckpointEvaluation(source["path"], source["metadata"], config, name, result, pictures)

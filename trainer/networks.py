@@ -517,51 +517,65 @@ class BinPackAgent(nn.Module):
         return self._value(ems, items, obs)
 
 
-AGENTS = {
-    "mlp": MLPAgent,
-    "maze_cnn": MazeCNNAgent,
-    "maze_vin": MazeVINAgent,
-    "connect_four_cnn": ConnectFourAgent,
-    "binpack_attention": BinPackAgent,
-}
-REQUIRED_FIELDS = {
-    "mlp": (),
-    "maze_cnn": ("walls", "agent_position", "target_position", "step_count"),
-    "maze_vin": ("walls", "agent_position", "target_position", "step_count"),
-    "connect_four_cnn": ("board", "action_mask"),
-    "binpack_attention": ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask"),
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """One network family: its class, the observation fields it needs, and the
+    network config fields it reads (what a checkpoint must match; a field
+    another architecture reads, or one added later, does not matter)."""
+
+    agent: type[nn.Module]
+    required_fields: tuple[str, ...]
+    config_fields: tuple[str, ...]
+
+
+MAZE_FIELDS = ("walls", "agent_position", "target_position", "step_count")
+BINPACK_FIELDS = ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask")
+# The names are network.architecture's choices (trainer.config); tasks.TASKS
+# names each task's default.
+ARCHITECTURES = {
+    "mlp": Architecture(MLPAgent, (), ("hidden_sizes", "activation")),
+    "maze_cnn": Architecture(
+        MazeCNNAgent,
+        MAZE_FIELDS,
+        ("hidden_sizes", "activation", "conv_channels", "shared_torso", "egocentric"),
+    ),
+    "maze_vin": Architecture(
+        MazeVINAgent,
+        MAZE_FIELDS,
+        ("hidden_sizes", "activation", "vin_iterations", "vin_channels"),
+    ),
+    "connect_four_cnn": Architecture(
+        ConnectFourAgent,
+        ("board", "action_mask"),
+        ("hidden_sizes", "activation", "conv_channels", "shared_torso"),
+    ),
+    "binpack_attention": Architecture(
+        BinPackAgent,
+        BINPACK_FIELDS,
+        ("hidden_sizes", "num_layers", "num_heads", "key_size", "shared_torso"),
+    ),
 }
 
 
 def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
     """The agent for a pool ``spec`` (``pyenvpool.Spec``) and a resolved network config."""
-    missing = [f for f in REQUIRED_FIELDS[cfg.architecture] if f not in spec.fields]
+    architecture = ARCHITECTURES[cfg.architecture]
+    missing = [f for f in architecture.required_fields if f not in spec.fields]
     if missing:
         raise ValueError(
             f"architecture {cfg.architecture!r} needs observation fields {missing}, "
             f"which {spec.task_id} does not have; pick another --architecture"
         )
-    return AGENTS[cfg.architecture](spec, cfg)
-
-
-# The network config fields each architecture reads: what a checkpoint must
-# match (a field another architecture reads, or one added later, does not matter).
-ARCHITECTURE_FIELDS = {
-    "mlp": ("hidden_sizes", "activation"),
-    "maze_cnn": ("hidden_sizes", "activation", "conv_channels", "shared_torso", "egocentric"),
-    "maze_vin": ("hidden_sizes", "activation", "vin_iterations", "vin_channels"),
-    "connect_four_cnn": ("hidden_sizes", "activation", "conv_channels", "shared_torso"),
-    "binpack_attention": ("hidden_sizes", "num_layers", "num_heads", "key_size", "shared_torso"),
-}
+    return architecture.agent(spec, cfg)
 
 
 def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
     """What a checkpoint must match to be loadable: the network fields the
     architecture reads and the I/O shapes."""
-    network = dataclasses.asdict(cfg)
-    if cfg.architecture in ARCHITECTURE_FIELDS:
+    network = cfg.model_dump()
+    if cfg.architecture in ARCHITECTURES:
         network = {"architecture": cfg.architecture} | {
-            name: network[name] for name in ARCHITECTURE_FIELDS[cfg.architecture]
+            name: network[name] for name in ARCHITECTURES[cfg.architecture].config_fields
         }
     return {
         "network": network,

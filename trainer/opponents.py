@@ -9,12 +9,12 @@ players (``evaluate.Evaluator``). For ``ConnectFour-v0``:
   block a column where the opponent would win at once, else random legal
   (ties uniformly at random).
 
-A player is built from a seed (``OPPONENTS[task][name](seed)``) and maps a
-batch of observations to actions, like a policy. Players read only the
-player-relative ``board`` planes (plane 0: the mover's pieces, plane 1 the
-opponent's; row 0 at the top) and ``action_mask``, batched in NumPy: a line
-table of the 69 four-cell lines turns "does this column win" into two small
-matrix products.
+A player is built from a seed (``random_player(seed)``) and maps a batch of
+observations to actions, like a policy; ``tasks.TASKS`` names each task's
+players. Players read only the player-relative ``board`` planes (plane 0: the
+mover's pieces, plane 1 the opponent's; row 0 at the top) and
+``action_mask``, batched in NumPy: a line table of the 69 four-cell lines
+turns "does this column win" into two small matrix products.
 """
 
 from __future__ import annotations
@@ -94,9 +94,3 @@ def heuristic_player(seed: int) -> Policy:
         return _choose(allowed, rng)
 
     return act
-
-
-# Two-player tasks and the fixed players their evaluations play against.
-OPPONENTS: dict[str, dict[str, Callable[[int], Policy]]] = {
-    "ConnectFour-v0": {"random": random_player, "heuristic": heuristic_player},
-}

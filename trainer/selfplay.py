@@ -1,12 +1,14 @@
 """Training envs for two-player zero-sum tasks: self-play, and a pool of past opponents.
 
-``SelfPlayEnvs`` replaces ``TrainingEnvs`` when ``config.self_play`` is set.
-Its ``num_envs`` envs are split in two pools:
+``SelfPlayEnvs`` replaces ``TrainingEnvs`` (the ``envs.Envs`` interface) when
+the training loop's config sets ``self_play``. Its ``num_envs`` envs are split
+in two pools:
 
 * **self-play envs** (the first ones): one network plays both sides, one move
   per step, so consecutive rows of an env belong to opposite players; rewards
-  and values are from the mover's view and ``ppo.compute_negamax_gae``
-  bootstraps with a minus sign (``alternating`` is True for these envs);
+  and values are from the mover's view and GAE bootstraps with a minus sign
+  (``advantages.compute_gae`` with ``negamax``: ``alternating`` is True for
+  these envs);
 * **opponent envs** (the last ``round(opponent_fraction * num_envs)``): the
   learner plays against a frozen past copy of itself that moves *inside*
   ``step``. A step is the learner's move, then the opponent's reply, so every
@@ -20,7 +22,7 @@ Its ``num_envs`` envs are split in two pools:
 
 The opponent pool holds up to ``opponent_pool_size`` copies of the learner's
 weights, one added every ``opponent_interval`` updates (the first at update
-0). Before each rollout (``prepare_opponents``) one copy is drawn uniformly
+0). Before each rollout (``prepare_rollout``) one copy is drawn uniformly
 and plays every opponent env for that rollout, sampling from its policy. Weaker
 past selves let the games reach positions that self-play between two equally
 strong sides rarely does, where blocking a threat, for example, still
@@ -34,30 +36,18 @@ envs assume a task that never truncates (ConnectFour-v0).
 from __future__ import annotations
 
 import copy
-import functools
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainer.config import Config
 from trainer.distributions import MaskedCategorical
 from trainer.envs import TrainingEnvs
 
 # Added to the run's seed for the opponent envs' pool, so that its env i
 # draws other openings than self-play env i.
 OPPONENT_SEED_OFFSET = 0x9E3779B97F4A7C15
-
-
-def self_play_envs(config: Config) -> Callable[..., SelfPlayEnvs]:
-    """``SelfPlayEnvs`` with the config's opponent settings, called like ``TrainingEnvs``."""
-    return functools.partial(
-        SelfPlayEnvs,
-        opponent_fraction=config.opponent_fraction,
-        opponent_pool_size=config.opponent_pool_size,
-        opponent_interval=config.opponent_interval,
-    )
 
 
 class SelfPlayEnvs:
@@ -104,7 +94,7 @@ class SelfPlayEnvs:
         self.obs = self._join_obs()
 
     # ----------------------------------------------------------- opponents
-    def prepare_opponents(self, agent: nn.Module, update: int) -> None:
+    def prepare_rollout(self, agent: nn.Module, update: int) -> None:
         """Before the rollout of ``update``: add a copy of ``agent`` to the pool
         every ``opponent_interval`` updates, then draw this rollout's opponent."""
         if not self.num_opponent_envs:
@@ -119,7 +109,7 @@ class SelfPlayEnvs:
 
     @torch.no_grad()
     def _opponent_actions(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        assert self.opponent_net is not None, "prepare_opponents() before stepping"
+        assert self.opponent_net is not None, "prepare_rollout() before stepping"
         device = next(self.opponent_net.parameters()).device
         tensors = {name: torch.from_numpy(view).to(device) for name, view in obs.items()}
         logits = self.opponent_net.logits(tensors).float().cpu()

@@ -1,4 +1,4 @@
-"""SPO: Sequential Monte Carlo Policy Optimisation (Macfarlane et al., NeurIPS 2024).
+"""SPO, Sequential Monte Carlo Policy Optimisation (Macfarlane et al., NeurIPS 2024).
 
 Stoix ``ff_spo.py`` semantics (``shared/reference/jumanji_spo.md`` section 4),
 on pyenvpool's snapshot store. Each update:
@@ -7,8 +7,8 @@ on pyenvpool's snapshot store. Each update:
    ``smc_search`` (``trainer.smc``) runs from every env's live state with the
    *online* network and the *learned* temperature eta; the real action is a
    sample of the search target. Every transition goes into a FIFO replay
-   buffer: observation (with its action mask), action, reward, terminated,
-   truncated, the bootstrap observation (``final_obs`` where the episode
+   buffer (``storage.ReplayBuffer``): observation (with its action mask),
+   action, reward, terminated, truncated, the bootstrap observation (``final_obs`` where the episode
    ended, else the next observation), the N particle root actions and their
    final weights (the search target, stored sparsely: ``q(a) = sum_n w_n
    [a_n = a]``) and the N pre-resampling particle advantages.
@@ -22,7 +22,7 @@ on pyenvpool's snapshot store. Each update:
    - the critic, ``critic_coef * 0.5 (V - G)^2``, on GAE(lambda) targets G
      computed inside each sequence from the *target* critic: a terminated step
      bootstraps nothing, a truncated one bootstraps V_target(final_obs), and
-     both cut the recursion (``ppo.compute_gae``);
+     both cut the recursion (``advantages.compute_gae``);
    - Adam (eps 1e-5) on the network and on the duals, each with global-norm
      clipping; the dual parameters are clipped to >= -18 after each step; the
      target network moves by Polyak averaging (tau) after every step.
@@ -52,106 +52,21 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from trainer.advantages import compute_gae, explained_variance
+from trainer.algorithm import Algorithm, Policy, Rollout, greedy_policy
 from trainer.config import Config
 from trainer.distributed import World
 from trainer.envs import TrainingEnvs
 from trainer.mpo import clip_duals, dual_value, inverse_softplus, mpo_losses
 from trainer.optim import Adam
-from trainer.ppo import compute_gae, explained_variance
 from trainer.smc import SearchConfig, SearchResult, smc_search
-from trainer.storage import empty_obs
-
-
-# ------------------------------------------------------------------ replay
-class ReplayBuffer:
-    """A FIFO ring over time of ``[capacity, num_envs]`` transitions.
-
-    ``add`` writes one step of every env; ``sample`` draws sequences of
-    ``length`` consecutive steps of one env, uniformly over the valid start
-    times (oldest-first after the ring wrapped) and envs. Sequences may cross
-    episode boundaries; the terminated/truncated flags cut them.
-    """
-
-    def __init__(
-        self,
-        spec: Any,
-        capacity: int,
-        num_envs: int,
-        num_particles: int,
-        device: torch.device,
-    ) -> None:
-        self.capacity, self.num_envs, self.num_particles = capacity, num_envs, num_particles
-        self.num_actions = int(spec.num_actions)
-        self.device = device
-        shape = (capacity, num_envs)
-        self.tensors: dict[str, torch.Tensor] = {
-            **{f"obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
-            **{f"next_obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
-            "actions": torch.zeros(shape, dtype=torch.long, device=device),
-            "rewards": torch.zeros(shape, device=device),
-            "terminated": torch.zeros(shape, dtype=torch.bool, device=device),
-            "truncated": torch.zeros(shape, dtype=torch.bool, device=device),
-            "root_actions": torch.zeros((*shape, num_particles), dtype=torch.long, device=device),
-            "weights": torch.zeros((*shape, num_particles), device=device),
-            "advantages": torch.zeros((*shape, num_particles), device=device),
-        }
-        self.pos = 0  # next row written
-        self.size = 0  # rows filled
-
-    def __len__(self) -> int:
-        """Stored transitions (steps x envs)."""
-        return self.size * self.num_envs
-
-    def add(self, row: dict[str, Any]) -> None:
-        """Write one step of every env; ``row`` maps the tensor names (obs fields
-        as ``obs.<field>`` / ``next_obs.<field>``) to ``[num_envs, ...]`` data."""
-        for name, tensor in self.tensors.items():
-            value = row[name]
-            if isinstance(value, np.ndarray):
-                value = torch.from_numpy(value)
-            tensor[self.pos].copy_(value)
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def can_sample(self, length: int) -> bool:
-        return self.size >= length
-
-    def sample(
-        self, num_sequences: int, length: int, generator: torch.Generator
-    ) -> dict[str, torch.Tensor]:
-        """``[length, num_sequences, ...]`` tensors (time first, like a rollout)."""
-        if not self.can_sample(length):
-            raise ValueError(f"replay holds {self.size} steps, fewer than {length}")
-        # Drawn on the CPU (the generator's device, as in the search), then moved.
-        starts = torch.randint(0, self.size - length + 1, (num_sequences,), generator=generator)
-        envs = torch.randint(0, self.num_envs, (num_sequences,), generator=generator)
-        starts, envs = starts.to(self.device), envs.to(self.device)
-        oldest = self.pos if self.size == self.capacity else 0
-        steps = torch.arange(length, device=self.device)
-        times = (oldest + starts[None, :] + steps[:, None]) % self.capacity  # [L, S]
-        return {name: t[times, envs[None, :]] for name, t in self.tensors.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        # Only the filled rows are saved (all of them once the ring wrapped).
-        return {
-            "pos": self.pos,
-            "size": self.size,
-            "capacity": self.capacity,
-            "tensors": {k: v[: self.size].clone() for k, v in self.tensors.items()},
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(f"replay capacity {state['capacity']} != {self.capacity}")
-        self.pos, self.size = int(state["pos"]), int(state["size"])
-        for name, tensor in self.tensors.items():
-            tensor[: self.size].copy_(state["tensors"][name])
+from trainer.storage import ReplayBuffer
 
 
 def dense_target(root_actions: torch.Tensor, weights: torch.Tensor, num_actions: int):
@@ -243,7 +158,7 @@ def search_policy(
     config: Config,
     device: torch.device,
     seed: int,
-) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+) -> Policy:
     """Evaluation policy: an SMC search from every env of ``pool`` (no root
     noise), then the argmax of the search target. Its randomness is a fresh
     generator seeded with ``seed``, so repeated evaluations are identical."""
@@ -260,10 +175,9 @@ def search_policy(
 
 
 # --------------------------------------------------------------- algorithm
-class SPO:
+class SPO(Algorithm):
     """One run's SPO state: target network, duals, optimisers, replay, RNG."""
 
-    # State that belongs to one rank's data stream (see trainer.distributed).
     PER_RANK_STATE = ("generator", "replay")
 
     def __init__(
@@ -274,15 +188,10 @@ class SPO:
         device: torch.device,
         world: World | None = None,
     ) -> None:
-        self.config, self.spo = config, config.spo
-        self.envs, self.agent, self.device = envs, agent, device
-        self.world = world or World()
-        spo = self.spo
+        super().__init__(config, envs, agent, device, world)
+        self.spo = spo = config.spo
         self.has_mask = "action_mask" in envs.spec.fields
         self.num_actions = int(envs.spec.num_actions)
-        self.batch_size = config.num_envs * config.num_steps  # this rank's rollout
-        self.global_batch_size = self.batch_size * self.world.size
-        self.num_updates = math.ceil(config.total_steps / self.global_batch_size)
         self.target_agent = copy.deepcopy(agent).requires_grad_(False)
         self.log_temperature = nn.Parameter(
             torch.tensor(inverse_softplus(spo.init_temperature), device=device)
@@ -304,13 +213,9 @@ class SPO:
     def temperature(self) -> float:
         return float(dual_value(self.log_temperature.detach()))
 
-    def set_total_steps(self, total_steps: int, update: int) -> None:
-        """SPO's learning rates are constant, so only the update count changes."""
-        self.num_updates = math.ceil(total_steps / self.global_batch_size)
-
     # ------------------------------------------------------------ rollout
     @torch.no_grad()
-    def collect(self) -> dict[str, Any]:
+    def collect(self) -> Rollout:
         envs, cfg = self.envs, self.config
         start = time.perf_counter()
         env_time = search_time = sim_time = net_time = 0.0
@@ -375,7 +280,7 @@ class SPO:
             "env_time": env_time + sim_time,
             "inference_time": net_time,
             "storage_time": total - env_time - sim_time - net_time,
-            "search": search,
+            "trainer": search,
         }
 
     # ------------------------------------------------------------- update
@@ -459,7 +364,8 @@ class SPO:
             "returns": returns,
         }
 
-    def update(self) -> dict[str, float]:
+    def update(self, update: int) -> dict[str, float]:
+        """``gradient_steps`` steps on replayed sequences (the learning rates are constant)."""
         spo = self.spo
         if not self.world.all(self.replay.can_sample(spo.sample_sequence_length)):
             return {"gradient_steps": 0, "replay_size": len(self.replay)}
@@ -480,37 +386,55 @@ class SPO:
         metrics["replay_size"] = len(self.replay)
         return metrics
 
-    # -------------------------------------------------------- the seams
-    def iteration(self, update: int) -> dict[str, Any]:
-        rollout = self.collect()
-        tick = time.perf_counter()
-        trainer_metrics = self.update()
-        rollout["update_time"] = time.perf_counter() - tick
-        trainer_metrics.update(rollout.pop("search"))
-        trainer_metrics["temperature"] = self.temperature
-        trainer_metrics["alpha"] = float(dual_value(self.log_alpha.detach()))
-        rollout["trainer"] = trainer_metrics
-        return rollout
+    def diagnostics(self) -> dict[str, float]:
+        """The duals after the update."""
+        return {
+            "temperature": self.temperature,
+            "alpha": float(dual_value(self.log_alpha.detach())),
+        }
 
-    def evaluation_policy(self, pool: Any = None) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    # ------------------------------------------------------------ evaluation
+    def evaluation_policy(self, pool: Any) -> Policy:
         """Search evaluation on ``pool`` when ``eval_search`` (and a pool is given),
         else greedy over the raw policy's legal actions."""
-        from trainer.evaluate import greedy_policy
-
         if pool is None or not self.spo.eval_search:
             return greedy_policy(self.agent, self.device)
         return search_policy(
             self.agent, pool, self.temperature, self.config, self.device, self.config.eval_seed
         )
 
-    def extra_evaluation_policies(self, pool: Any = None) -> dict[str, Callable]:
+    def comparison_policies(self, pool: Any) -> dict[str, Policy]:
         """The greedy comparison evaluation, logged as ``greedy_*``."""
-        from trainer.evaluate import greedy_policy
-
         if pool is not None and self.spo.eval_search and self.spo.eval_compare_greedy:
             return {"greedy": greedy_policy(self.agent, self.device)}
         return {}
 
+    @classmethod
+    def saved_policy(
+        cls,
+        agent: nn.Module,
+        pool: Any,
+        config: Config,
+        device: torch.device,
+        source: dict[str, Any],
+    ) -> tuple[Policy, str]:
+        """The search with the checkpoint's temperature (a PPO checkpoint's
+        agent searches at ``init_temperature``), or greedy without ``eval_search``."""
+        spo = config.spo
+        if not spo.eval_search:
+            return greedy_policy(agent, device), "greedy"
+        if source["metadata"]["algo"] == "spo":
+            temperature = float(dual_value(source["optimizer"]["log_temperature"]))
+        else:
+            temperature = spo.init_temperature
+        policy = search_policy(agent, pool, temperature, config, device, config.eval_seed)
+        name = (
+            f"SMC search, {spo.num_particles} particles x depth {spo.search_depth}, "
+            f"eta {temperature:.4g}"
+        )
+        return policy, name
+
+    # ------------------------------------------------------------ checkpoints
     def optimizer_state_dict(self) -> dict[str, Any]:
         """What a fork carries besides the weights: optimisers, duals, target network."""
         return {
@@ -521,9 +445,9 @@ class SPO:
             "target_network": self.target_agent.state_dict(),
         }
 
-    def warm_start(self) -> None:
-        """The agent's weights were set from another algorithm's checkpoint:
-        the Polyak target starts from them."""
+    def load_weights(self, model: dict[str, torch.Tensor]) -> None:
+        """Weights from another algorithm's checkpoint: the Polyak target starts from them."""
+        super().load_weights(model)
         self.target_agent.load_state_dict(self.agent.state_dict())
 
     def load_optimizer_state_dict(self, state: dict[str, Any]) -> None:

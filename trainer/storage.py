@@ -1,17 +1,22 @@
-"""Preallocated rollout storage, and the one place engine output is copied in.
+"""Where transitions live between the envs and the learner: rollout storage for
+on-policy updates (PPO) and a replay ring for off-policy ones (SPO), both
+preallocated, and the one place engine output is copied in.
 
 The pool returns NumPy *views* of engine memory that the next ``step`` or
-``reset`` rewrites, so everything a rollout keeps lives in tensors allocated
-once, here. On the CPU the engine writes each step's observations, rewards and
-flags straight into them (``step_out``, the pool's ``out=`` API); for storage
-on another device ``step_out`` is None and ``copy_obs`` / ``copy_outcome``
-copy the views instead. Those are the only places engine output enters storage.
+``reset`` rewrites, so everything kept lives in tensors allocated once, here.
+On the CPU the engine writes each step's observations, rewards and flags
+straight into the rollout tensors (``step_out``, the pool's ``out=`` API); for
+storage on another device ``step_out`` is None and ``copy_obs`` /
+``copy_outcome`` copy the views instead. ``ReplayBuffer.add`` copies too.
 
-Layout (T = num_steps, N = num_envs): ``obs[t]`` is the observation the policy
-acted on at step t, and ``obs[T]`` the one after the last step (for
-bootstrapping). Row ``t`` of ``rewards``, ``terminated`` and ``truncated`` is
-the outcome of ``actions[t]``; ``final_values[t]`` holds V(final_obs) on rows
-where that step truncated an episode.
+``RolloutStorage`` layout (T = num_steps, N = num_envs): ``obs[t]`` is the
+observation the policy acted on at step t, and ``obs[T]`` the one after the
+last step (for bootstrapping). Row ``t`` of ``rewards``, ``terminated`` and
+``truncated`` is the outcome of ``actions[t]``; ``final_values[t]`` holds
+V(final_obs) on rows where that step truncated an episode.
+
+``ReplayBuffer`` is a FIFO ring over time, ``[capacity, N]`` transitions, that
+hands out sequences of consecutive steps of one env.
 """
 
 from __future__ import annotations
@@ -103,3 +108,88 @@ class RolloutStorage:
             "advantages": self.advantages.reshape(n),
             "returns": self.returns.reshape(n),
         }
+
+
+class ReplayBuffer:
+    """A FIFO ring over time of ``[capacity, num_envs]`` transitions.
+
+    ``add`` writes one step of every env; ``sample`` draws sequences of
+    ``length`` consecutive steps of one env, uniformly over the valid start
+    times (oldest-first after the ring wrapped) and envs. Sequences may cross
+    episode boundaries; the terminated/truncated flags cut them.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        capacity: int,
+        num_envs: int,
+        num_particles: int,
+        device: torch.device,
+    ) -> None:
+        self.capacity, self.num_envs, self.num_particles = capacity, num_envs, num_particles
+        self.num_actions = int(spec.num_actions)
+        self.device = device
+        shape = (capacity, num_envs)
+        self.tensors: dict[str, torch.Tensor] = {
+            **{f"obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
+            **{f"next_obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
+            "actions": torch.zeros(shape, dtype=torch.long, device=device),
+            "rewards": torch.zeros(shape, device=device),
+            "terminated": torch.zeros(shape, dtype=torch.bool, device=device),
+            "truncated": torch.zeros(shape, dtype=torch.bool, device=device),
+            "root_actions": torch.zeros((*shape, num_particles), dtype=torch.long, device=device),
+            "weights": torch.zeros((*shape, num_particles), device=device),
+            "advantages": torch.zeros((*shape, num_particles), device=device),
+        }
+        self.pos = 0  # next row written
+        self.size = 0  # rows filled
+
+    def __len__(self) -> int:
+        """Stored transitions (steps x envs)."""
+        return self.size * self.num_envs
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Write one step of every env; ``row`` maps the tensor names (obs fields
+        as ``obs.<field>`` / ``next_obs.<field>``) to ``[num_envs, ...]`` data."""
+        for name, tensor in self.tensors.items():
+            value = row[name]
+            if isinstance(value, np.ndarray):
+                value = torch.from_numpy(value)
+            tensor[self.pos].copy_(value)
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def can_sample(self, length: int) -> bool:
+        return self.size >= length
+
+    def sample(
+        self, num_sequences: int, length: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """``[length, num_sequences, ...]`` tensors (time first, like a rollout)."""
+        if not self.can_sample(length):
+            raise ValueError(f"replay holds {self.size} steps, fewer than {length}")
+        # Drawn on the CPU (the generator's device, as in the search), then moved.
+        starts = torch.randint(0, self.size - length + 1, (num_sequences,), generator=generator)
+        envs = torch.randint(0, self.num_envs, (num_sequences,), generator=generator)
+        starts, envs = starts.to(self.device), envs.to(self.device)
+        oldest = self.pos if self.size == self.capacity else 0
+        steps = torch.arange(length, device=self.device)
+        times = (oldest + starts[None, :] + steps[:, None]) % self.capacity  # [L, S]
+        return {name: t[times, envs[None, :]] for name, t in self.tensors.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        # Only the filled rows are saved (all of them once the ring wrapped).
+        return {
+            "pos": self.pos,
+            "size": self.size,
+            "capacity": self.capacity,
+            "tensors": {k: v[: self.size].clone() for k, v in self.tensors.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(f"replay capacity {state['capacity']} != {self.capacity}")
+        self.pos, self.size = int(state["pos"]), int(state["size"])
+        for name, tensor in self.tensors.items():
+            tensor[: self.size].copy_(state["tensors"][name])

@@ -4,10 +4,12 @@
     summary = trainer.run()
     trainer.close()
 
-Each update is ``algorithm.iteration`` (a rollout, then optimisation), then the
-TRAINER / ACTOR / MISC events, an evaluation when its interval is crossed (and
-after the last update), and a checkpoint when its interval is crossed, at a new
-best evaluation, after the last update and when the run stops early.
+Each update is ``envs.prepare_rollout`` (self-play: this rollout's opponent),
+then ``algorithm.iteration`` (a rollout, then optimisation; the interface is
+``trainer.algorithm``), then the TRAINER / ACTOR / MISC events, an evaluation
+when its interval is crossed (and after the last update), and a checkpoint when
+its interval is crossed, at a new best evaluation, after the last update and
+when the run stops early.
 
 Evaluations and checkpoints consume no training randomness and touch no
 training state, so their cadence never changes the trajectory: a run that is
@@ -45,15 +47,9 @@ import torch
 
 import pyenvpool
 from trainer import checkpoint
-from trainer.config import (
-    Config,
-    apply,
-    dump,
-    evaluation_task_kwargs,
-    finalize,
-    load_yaml,
-    to_dict,
-)
+from trainer.algorithm import Algorithm, algorithm_class
+from trainer.batching import Batching
+from trainer.config import Config, dump, load_config, override, to_dict
 from trainer.distributed import (
     DistributedError,
     World,
@@ -64,27 +60,13 @@ from trainer.distributed import (
     split_rank_states,
     to_cpu,
 )
-from trainer.envs import TrainingEnvs
+from trainer.envs import Envs, TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
-from trainer.ppo import PPO
-from trainer.selfplay import self_play_envs
-from trainer.spo import SPO
+from trainer.runtime import rng_state, seed_process, select_device, set_rng_state
+from trainer.selfplay import SelfPlayEnvs
 from trainer.telemetry import NullTelemetry, Telemetry
 
-# An algorithm is built as ``cls(config, envs, agent, device, world)`` and provides:
-#   num_updates, set_total_steps(total_steps, update), iteration(update) -> dict
-#   (episode_returns, episode_lengths, the MISC timings, "trainer": TRAINER
-#   metrics), evaluation_policy(pool) -> obs -> actions (``pool`` is the
-#   evaluation pool, for policies that search on it), optionally
-#   extra_evaluation_policies(pool) -> {prefix: policy} (comparison evaluations
-#   logged as ``<prefix>_<metric>``), optimizer_state_dict() /
-#   load_optimizer_state_dict(), state_dict() / load_state_dict() (its RNG and
-#   schedule), PER_RANK_STATE (the state_dict keys that belong to one rank's
-#   data stream) and a ``generator`` (its seeded sampler); it calls
-#   world.average_gradients after each backward pass and counts the global
-#   batch. The loop, evaluation, checkpoints and telemetry are shared.
-ALGORITHMS: dict[str, Callable[..., Any]] = {"ppo": PPO, "spo": SPO}
 ACTOR_WINDOW = 100  # training episodes the ACTOR statistics average over
 
 
@@ -92,20 +74,28 @@ class RunError(RuntimeError):
     """The run directory cannot be used the way it was asked for."""
 
 
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RunError(f"--device {name} was requested, but PyTorch sees no CUDA device")
-    return torch.device(name)
-
-
 def load_run_config(run_dir: Path) -> Config:
     """The frozen config of an existing run."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no config.yaml)")
-    return finalize(apply(Config(), load_yaml(path), str(path)))
+    return load_config(path)
+
+
+def training_envs(config: Config, seed: int, num_threads: int | None) -> Envs:
+    """The envs a run trains on: self-play envs for a two-player task, else plain ones."""
+    if config.self_play:
+        return SelfPlayEnvs(
+            config.task,
+            config.num_envs,
+            seed,
+            config.task_kwargs,
+            num_threads,
+            opponent_fraction=config.opponent_fraction,
+            opponent_pool_size=config.opponent_pool_size,
+            opponent_interval=config.opponent_interval,
+        )
+    return TrainingEnvs(config.task, config.num_envs, seed, config.task_kwargs, num_threads)
 
 
 @dataclasses.dataclass
@@ -136,9 +126,7 @@ class Trainer:
     ) -> None:
         self.config, self.run_dir = config, run_dir
         self.world = world = world or World()
-        torch.set_num_threads(config.torch_threads)
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed % 2**32)
+        seed_process(config.seed, config.torch_threads)
         self.device = world.device(select_device(config.device))
         # This rank's envs and sampler: see trainer.distributed for the seeds. A
         # rank that a resumed checkpoint has no state for starts a new stream.
@@ -146,19 +134,17 @@ class Trainer:
         generation = resume_from["state"]["counters"]["update"] if fresh_rank else 0
         self.rank_seed = rank_seed(config.seed, world.rank, generation)
         self.env_threads = world.env_threads(config.env_threads)
-        envs_class = self_play_envs(config) if config.self_play else TrainingEnvs
-        self.envs = envs_class(
-            config.task, config.num_envs, self.rank_seed, config.task_kwargs, self.env_threads
-        )
+        self.envs = training_envs(config, self.rank_seed, self.env_threads)
         self.spec = self.envs.spec
         self.architecture = architecture_record(self.spec, config.network)
         self.agent = build_agent(self.spec, config.network).to(self.device)
-        self.algo = ALGORITHMS[config.algo](config, self.envs, self.agent, self.device, world)
+        algorithm = algorithm_class(config.algo)
+        self.algo: Algorithm = algorithm(config, self.envs, self.agent, self.device, world)
         if self.rank_seed != config.seed:
-            torch.manual_seed(self.rank_seed)
-            np.random.seed(self.rank_seed % 2**32)
+            seed_process(self.rank_seed)
             self.algo.generator.manual_seed(self.rank_seed)
-        self.batch_size = config.num_envs * config.num_steps * world.size  # env steps per update
+        self.batching = Batching(config.num_envs, config.num_steps, world.size)
+        self.batch_size = self.batching.batch_size  # env steps per update
         self.counters = Counters()
         self.recent_returns: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
         self.recent_lengths: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
@@ -171,21 +157,20 @@ class Trainer:
             # Same algorithm: weights and optimizer state (SPO: duals and target
             # too). Another algorithm (a PPO checkpoint warm-starting SPO, say):
             # the weights alone; the rest starts fresh, SPO's target from them.
-            same_algo = fork_from["metadata"].get("algo") == config.algo
             checkpoint.check_compatible(fork_from["metadata"], config.task, None, self.architecture)
-            self.agent.load_state_dict(fork_from["model"])
-            if same_algo:
+            if fork_from["metadata"].get("algo") == config.algo:
+                self.agent.load_state_dict(fork_from["model"])
                 self.algo.load_optimizer_state_dict(fork_from["optimizer"])
             else:
-                self.algo.warm_start()
+                self.algo.load_weights(fork_from["model"])
             self.forked_from = str(fork_from["path"])
         if resume_from is None:
             world.broadcast_parameters(self.agent)
         # The updates left cover the steps left at this world size's batch (a
         # resume may change the budget, or under torchrun the world size).
         c = self.counters
-        remaining = -(-max(config.total_steps - c.env_steps, 0) // self.batch_size)
-        self.algo.set_total_steps((c.update + remaining) * self.batch_size, c.update)
+        num_updates = self.batching.updates_after(c.update, c.env_steps, config.total_steps)
+        self.algo.set_num_updates(num_updates, c.update)
         self.telemetry: Telemetry | NullTelemetry = NullTelemetry()
         if world.is_main:  # the run directory is rank 0's alone
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +224,7 @@ class Trainer:
         def read() -> list[tuple[Config, dict[str, Any]]]:
             config = load_run_config(run_dir)
             if total_steps is not None:
-                config = finalize(apply(config, {"total_steps": total_steps}, "--total-steps"))
+                config = override(config, {"total_steps": total_steps})
             latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
             if latest is None:
                 raise RunError(
@@ -254,7 +239,7 @@ class Trainer:
                 )
             device = select_device(config.device) if world.size == 1 else "cpu"
             source = checkpoint.load(latest, device)
-            per_rank = ALGORITHMS[config.algo].PER_RANK_STATE
+            per_rank = algorithm_class(config.algo).PER_RANK_STATE
             parts = split_rank_states(source["state"], world.size, per_rank)
             return [(config, {**source, "state": part}) for part in parts]
 
@@ -302,6 +287,7 @@ class Trainer:
                     stop_reason = "paused"
                     break
                 start = time.perf_counter()
+                self.envs.prepare_rollout(self.agent, c.update)
                 iteration = self.algo.iteration(c.update)
                 elapsed = time.perf_counter() - start
                 c.update += 1
@@ -406,22 +392,14 @@ class Trainer:
         return result
 
     def _evaluate(self) -> dict[str, Any]:
-        config = self.config
         if self.evaluator is None:
-            self.evaluator = Evaluator(
-                config.task,
-                min(config.eval_num_envs, config.eval_episodes),
-                config.eval_seed,
-                evaluation_task_kwargs(config),
-                self.env_threads,
-            )
+            self.evaluator = Evaluator.for_config(self.config, self.env_threads)
         pool = self.evaluator.pool
-        result = self.evaluator.run(self.algo.evaluation_policy(pool), config.eval_episodes)
-        extras = getattr(self.algo, "extra_evaluation_policies", lambda pool: {})(pool)
-        for prefix, policy in extras.items():
-            extra = self.evaluator.run(policy, config.eval_episodes)
-            result.update({f"{prefix}_{k}": v for k, v in extra.items() if k != "episodes"})
-        return result
+        return self.evaluator.run_policies(
+            self.algo.evaluation_policy(pool),
+            self.algo.comparison_policies(pool),
+            self.config.eval_episodes,
+        )
 
     # ---------------------------------------------------------- checkpoints
     def save(self, evaluation: dict[str, Any] | None, best: bool = False) -> Path | None:
@@ -432,7 +410,7 @@ class Trainer:
         rank_state = {
             "algorithm": self.algo.state_dict(),
             "envs": self.envs.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
         }
         if self.world.size == 1:
             ranks = [(rank_state, {})]
@@ -504,7 +482,7 @@ class Trainer:
         else:
             self.algo.load_state_dict(state["algorithm"])
             self.envs.load_state_dict(state["envs"])
-            _set_rng_state(state["rng"])
+            set_rng_state(state["rng"])
         self.counters = Counters(**state["counters"])
         self.recent_returns.extend(state["recent_returns"])
         self.recent_lengths.extend(state["recent_lengths"])
@@ -535,37 +513,6 @@ class Trainer:
 def _crossed(env_steps: int, batch: int, interval: int) -> bool:
     """True when the last update crossed a multiple of ``interval`` (0: never)."""
     return interval > 0 and env_steps // interval > (env_steps - batch) // interval
-
-
-def _rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state(legacy=False)
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-            "pos": int(numpy_state["state"]["pos"]),
-            "has_gauss": int(numpy_state["has_gauss"]),
-            "gauss": float(numpy_state["gauss"]),
-        },
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-            "has_gauss": n["has_gauss"],
-            "gauss": n["gauss"],
-        }
-    )
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pyenvpool
-from trainer.evaluate import squared_score
+from trainer.tasks import squared_score
 
 # PufferLib's MOVES, (row, col) deltas.
 MOVES = [(0, -1), (0, 1), (-1, 0), (1, 0), (1, -1), (-1, -1), (1, 1), (-1, 1)]

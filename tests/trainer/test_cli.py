@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,58 @@ def test_help_lists_every_config_field_without_importing_torch():
         "assert r.exit_code == 0, r.output; "
         "assert '--clip-coef' in r.output and '--architecture' in r.output; "
         "assert '--anneal-lr / --no-anneal-lr' in r.output; "
+        "assert 'torch' not in sys.modules"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE), COLUMNS="120")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def help_text(*args):
+    from click.testing import CliRunner
+
+    import trainer.cli
+
+    result = CliRunner().invoke(trainer.cli.main, list(args))
+    assert result.exit_code == 0, result.output
+    return " ".join(re.sub(r"-\n\s*", "-", result.output).split())  # without the wrapping
+
+
+TOTAL_STEPS_HELP = "--total-steps INT Environment steps to train for, rounded up to whole updates."
+
+
+@pytest.mark.parametrize(
+    "args", [["--task", "CartPole-v1", "--help"], ["-h", "--task=CartPole-v1"]]
+)
+def test_help_with_a_task_shows_its_defaults(args):
+    text = help_text(*args)
+    assert f"{TOTAL_STEPS_HELP} (default: 131072)" in text
+    assert "--num-steps INT Rollout length" in text and "(default: 32)" in text
+    assert "those a run of CartPole-v1 with ppo starts from: built-in < trainer/configs/" in text
+
+
+def test_help_with_an_algorithm_shows_its_overlay(tmp_path):
+    text = help_text("--task", "Maze-v0", "--algo", "spo", "--help")
+    assert "Parallel training environments. (default: 32)" in text
+    assert "trainer/configs/Maze-v0.yaml < trainer/configs/Maze-v0.spo.yaml (flags" in text
+    (tmp_path / "my.yaml").write_text("task: Maze-v0\nnum_envs: 12\n")
+    text = help_text("--config", str(tmp_path / "my.yaml"), "--help")
+    assert "Parallel training environments. (default: 12)" in text
+
+
+def test_help_without_a_task_says_where_defaults_come_from():
+    text = help_text("--help")
+    assert f"{TOTAL_STEPS_HELP} (default: 1000000)" in text
+    assert "The defaults shown are the built-in ones" in text and "add --task TASK" in text
+
+
+def test_help_with_a_task_and_config_errors_stay_without_torch():
+    code = (
+        "import sys, trainer.cli; "
+        "from click.testing import CliRunner; "
+        "r = CliRunner().invoke(trainer.cli.main, ['--task', 'Maze-v0', '--help']); "
+        "assert r.exit_code == 0 and '(default: 3000000)' in r.output, r.output; "
+        "r = CliRunner().invoke(trainer.cli.main, ['--task', 'Maze-v0', '--num-envs', 'x']); "
+        "assert r.exit_code == 2 and 'num_envs: expected an integer' in r.output, r.output; "
         "assert 'torch' not in sys.modules"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE), COLUMNS="120")

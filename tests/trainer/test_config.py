@@ -1,23 +1,23 @@
 """Config precedence (defaults < task YAML < --config < flags), coercion,
-unknown keys with suggestions, and validation."""
+unknown keys with suggestions, validation, and the frozen config.yaml format."""
 
 from __future__ import annotations
 
-import dataclasses
+from pathlib import Path
 
 import pytest
 import yaml
 
 from trainer.config import (
+    SECTIONS,
     Config,
     ConfigError,
-    NetworkConfig,
-    PPOConfig,
     dump,
     embedded_tasks,
-    field_docs,
-    leaf_fields,
+    load_config,
+    override,
     resolve,
+    settings,
 )
 
 
@@ -27,20 +27,22 @@ def write(tmp_path, data) -> str:
     return str(path)
 
 
-def test_every_field_has_a_default_and_a_one_line_docstring():
-    for cls in (Config, NetworkConfig, PPOConfig):
-        docs = field_docs(cls)
-        for f in dataclasses.fields(cls):
-            assert docs.get(f.name), f"{cls.__name__}.{f.name} has no docstring"
-            assert "\n" not in docs[f.name]
-            assert (
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            )
+def test_every_field_has_a_default_and_a_docstring():
+    for model in (Config, *SECTIONS.values()):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no docstring"
+            assert not info.is_required(), f"{model.__name__}.{name} has no default"
+    assert all(setting.help for setting in settings().values())
 
 
 def test_field_names_are_unique_across_sections():
-    names = [f.name for f in leaf_fields().values()]
-    assert len(names) == len(set(names))
+    leaves = [
+        name
+        for section, model in [(None, Config), *SECTIONS.items()]
+        for name in model.model_fields
+        if section is not None or name not in SECTIONS
+    ]
+    assert len(leaves) == len(set(leaves)) == len(settings())
 
 
 def test_embedded_task_configs_ship_and_resolve():
@@ -177,3 +179,55 @@ def test_unreadable_or_invalid_files(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         resolve(flags={"task": "CartPole-v1"}, config_file=str(listy))
+
+
+# A config.yaml written before the config moved to pydantic (main at 17f5dfd):
+# old runs must still resume and evaluate, so it loads and dumps to the same text.
+FROZEN_SPO_RUN = Path(__file__).parent / "data" / "config-17f5dfd-maze-spo.yaml"
+
+
+def test_a_frozen_config_from_before_loads_and_dumps_unchanged():
+    config = load_config(FROZEN_SPO_RUN)
+    assert config.algo == "spo" and config.spo.num_particles == 8
+    assert config.ppo == Config().ppo  # the section the run did not use: defaults
+    assert dump(config) == FROZEN_SPO_RUN.read_text()
+
+
+def test_each_error_is_one_line_naming_its_key(tmp_path):
+    path = write(
+        tmp_path, {"num_envs": "x", "ppo": {"gae_lambda": 2}, "network": {"activation": "sigmoid"}}
+    )
+    with pytest.raises(ConfigError) as error:
+        resolve(flags={"task": "CartPole-v1"}, config_file=path)
+    assert str(error.value).splitlines() == [
+        "num_envs: expected an integer, got 'x'",
+        "network.activation: unknown 'sigmoid'; known: tanh, relu",
+        "ppo.gae_lambda: must be <= 1, got 2",
+    ]
+
+
+def test_unknown_keys_name_the_layer_they_came_from(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'lerning_rate' in the base config"):
+        resolve(base={"task": "CartPole-v1", "lerning_rate": 1.0})
+    bad = write(tmp_path, {"network": {"hiden_sizes": [8]}})
+    with pytest.raises(ConfigError, match=r"'network.hiden_sizes' in .*my.yaml.*'hidden_sizes'"):
+        resolve(flags={"task": "CartPole-v1", "seed": 3}, config_file=bad)
+
+
+def test_override_and_from_dict_keep_the_rest():
+    config = resolve(flags={"task": "Maze-v0", "algo": "spo"})
+    again = override(config, {"num_particles": "4", "eval_episodes": 10})
+    assert again.spo.num_particles == 4 and again.eval_episodes == 10
+    assert again.model_copy(update={"spo": config.spo, "eval_episodes": 200}) == config
+    with pytest.raises(ConfigError, match="num_particles: must be >= 1"):
+        override(config, {"num_particles": 0})
+
+
+def test_rules_between_fields_apply_to_the_algorithm_in_use():
+    # 3 x 5 steps do not split into 4 PPO minibatches, which SPO does not use.
+    flags = {"task": "Maze-v0", "num_envs": 3, "num_steps": 5}
+    with pytest.raises(ConfigError, match="num_minibatches"):
+        resolve(flags=flags)
+    assert resolve(flags={**flags, "algo": "spo", "replay_size": 60, "sample_sequence_length": 4})
+    with pytest.raises(ConfigError, match="self_play: supported by ppo only"):
+        resolve(flags={"task": "ConnectFour-v0", "algo": "spo"})

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from trainer import checkpoint
-from trainer.cli import _evaluate
 from trainer.config import NetworkConfig, resolve
+from trainer.evaluate import evaluate_checkpoint
 from trainer.networks import build_agent
 from trainer.train import Trainer
 
@@ -63,9 +63,8 @@ def _train_resume_evaluate(tmp_path, capsys, config):
     # A GPU checkpoint loads and evaluates on a CPU-only setup too.
     saved = checkpoint.load(tmp_path / "run")
     assert all(not t.is_cuda for t in saved["model"].values())
-    capsys.readouterr()
-    _evaluate(str(tmp_path / "run"), {"device": "cpu", "eval_episodes": 4, "eval_num_envs": 4}, 0)
-    assert "4 episodes" in capsys.readouterr().out
+    flags = {"device": "cpu", "eval_episodes": 4, "eval_num_envs": 4}
+    assert "4 episodes" in "\n".join(evaluate_checkpoint(tmp_path / "run", flags).report())
     return summary
 
 

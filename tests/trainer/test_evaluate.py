@@ -78,12 +78,15 @@ def test_squared_reports_pufferlibs_score():
 def test_two_player_matches_attribute_results_to_the_policy(monkeypatch):
     """The policy always plays column 0, a scripted opponent column 6: moving
     first the policy connects four on its 4th move, moving second it loses."""
-    from trainer import evaluate
+    import dataclasses
+
+    from trainer.tasks import TASKS
 
     def column_six(seed):
         return lambda obs: np.full(len(obs["to_play"]), 6)
 
-    monkeypatch.setitem(evaluate.OPPONENTS, "ConnectFour-v0", {"scripted": column_six})
+    scripted = dataclasses.replace(TASKS["ConnectFour-v0"], opponents={"scripted": column_six})
+    monkeypatch.setitem(TASKS, "ConnectFour-v0", scripted)
     evaluator = Evaluator("ConnectFour-v0", 4, seed=0)
     seen_sides = []
 

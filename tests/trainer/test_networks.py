@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
@@ -173,7 +172,7 @@ def test_architecture_record_names_network_and_shapes(binpack_spec):
     }
     assert record["observation"]["ems"] == [40, 6] and record["num_actions"] == 800
     # Fields the architecture never reads do not count.
-    other = dataclasses.replace(cfg, conv_channels=[1], vin_iterations=3, egocentric=True)
+    other = cfg.model_copy(update={"conv_channels": [1], "vin_iterations": 3, "egocentric": True})
     assert architecture_record(binpack_spec, other) == record
 
 
@@ -183,7 +182,7 @@ def test_a_checkpoint_recording_unread_or_older_fields_still_loads(binpack_spec)
     cfg = NetworkConfig(architecture="binpack_attention")
     record = architecture_record(binpack_spec, cfg)
     # An older checkpoint recorded every network field of its day (no vin_* yet).
-    old = dataclasses.asdict(cfg)
+    old = cfg.model_dump()
     del old["vin_iterations"], old["vin_channels"]
     meta = {"task": "BinPack-v0", "algo": "ppo", "architecture": {**record, "network": old}}
     checkpoint.check_compatible(meta, "BinPack-v0", "ppo", record)
@@ -297,7 +296,13 @@ def test_connect_four_cnn(shared, channels):
 
     pool = pyenvpool.make("ConnectFour-v0", 6, random_opening_moves=20)
     obs, _ = pool.reset()
-    cfg = NetworkConfig("connect_four_cnn", [16], "relu", channels, shared_torso=shared)
+    cfg = NetworkConfig(
+        architecture="connect_four_cnn",
+        hidden_sizes=[16],
+        activation="relu",
+        conv_channels=channels,
+        shared_torso=shared,
+    )
     agent = build_agent(pool.spec, cfg)
     check_agent(agent, {k: torch.from_numpy(v.copy()) for k, v in obs.items()}, 7)
     # The third plane: the cells a piece lands on, one per open column.
@@ -305,5 +310,5 @@ def test_connect_four_cnn(shared, channels):
     landing = planes[:, 2].sum(dim=1)  # [B, 7]: landing cells per column
     torch.testing.assert_close(landing, torch.from_numpy(obs["action_mask"]).float())
     with pytest.raises(ValueError, match="conv_channels"):
-        build_agent(pool.spec, NetworkConfig("connect_four_cnn", conv_channels=[]))
+        build_agent(pool.spec, NetworkConfig(architecture="connect_four_cnn", conv_channels=[]))
     pool.close()

@@ -67,7 +67,7 @@ def test_opponent_pool_adds_copies_and_draws_one_per_rollout():
     for update in range(10):
         with torch.no_grad():
             agent.actor[-1].bias.fill_(float(update))  # tell the copies apart
-        envs.prepare_opponents(agent, update)
+        envs.prepare_rollout(agent, update)
         sizes.append(len(envs.snapshots))
         current = envs.snapshots[envs.current][bias][0]
         assert envs.opponent_net.actor[-1].bias[0] == current
@@ -85,7 +85,7 @@ def test_state_dict_restores_exactly():
     def run(envs, agent, updates, actions):
         seen = []
         for update in updates:
-            envs.prepare_opponents(agent, update)
+            envs.prepare_rollout(agent, update)
             for a in actions:
                 obs, reward, *_ = envs.step(a)
                 seen.append((obs["board"].copy(), reward.copy()))
@@ -138,11 +138,11 @@ def test_self_play_run_resumes_exactly(tmp_path, fraction):
 
 
 def test_self_play_envs_count_env_steps_like_training_envs():
-    from trainer.config import resolve
-    from trainer.selfplay import self_play_envs
+    from trainer.train import training_envs
 
     config = resolve(flags={"task": "ConnectFour-v0", "num_envs": 4})
-    envs = self_play_envs(config)("ConnectFour-v0", 4, 1, {}, 1)
+    envs = training_envs(config, 1, 1)
+    assert isinstance(envs, SelfPlayEnvs)
     try:
         assert envs.env_steps == 0
         envs.step(np.flatnonzero(envs.obs["action_mask"][0])[:1].repeat(4))

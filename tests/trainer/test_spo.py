@@ -1,9 +1,8 @@
-"""SPO: replay buffer, critic targets, the update, snapshot accounting,
+"""SPO: search targets, critic targets, the update, snapshot accounting,
 checkpoints (exact resume, fork), config overlays and a CLI smoke run."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ from trainer import checkpoint
 from trainer.config import ConfigError, resolve
 from trainer.envs import TrainingEnvs
 from trainer.networks import build_agent
-from trainer.spo import SPO, ReplayBuffer, critic_targets, dense_target, search_config
+from trainer.spo import SPO, critic_targets, dense_target, search_config
 from trainer.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,62 +62,6 @@ def make_algo(config):
     envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs, 1)
     agent = build_agent(envs.spec, config.network)
     return SPO(config, envs, agent, torch.device("cpu"))
-
-
-# ----------------------------------------------------------------- replay
-class TinySpec:
-    num_actions = 3
-
-    class _F:
-        def __init__(self, shape, dtype):
-            self.shape, self.dtype = shape, np.dtype(dtype)
-
-    fields = {"x": _F((), np.float32), "action_mask": _F((3,), np.bool_)}
-
-
-def replay_row(t, num_envs=2, particles=2):
-    return {
-        "obs.x": np.full(num_envs, t, np.float32),
-        "obs.action_mask": np.ones((num_envs, 3), bool),
-        "next_obs.x": np.full(num_envs, t + 1, np.float32),
-        "next_obs.action_mask": np.ones((num_envs, 3), bool),
-        "actions": np.arange(num_envs) % 3,
-        "rewards": np.full(num_envs, 10.0 * t, np.float32) + np.arange(num_envs),
-        "terminated": np.zeros(num_envs, bool),
-        "truncated": np.zeros(num_envs, bool),
-        "root_actions": torch.zeros(num_envs, particles, dtype=torch.long),
-        "weights": torch.full((num_envs, particles), 1.0 / particles),
-        "advantages": torch.full((num_envs, particles), float(t)),
-    }
-
-
-def test_replay_samples_consecutive_steps_of_one_env_oldest_first():
-    buf = ReplayBuffer(TinySpec, capacity=5, num_envs=2, num_particles=2, device="cpu")
-    assert not buf.can_sample(3)
-    for t in range(8):  # wraps: holds t = 3..7, the next write goes to row 3
-        buf.add(replay_row(t))
-    assert len(buf) == 10 and buf.size == 5 and buf.pos == 3
-    g = torch.Generator().manual_seed(0)
-    batch = buf.sample(50, 3, g)
-    x, rewards = batch["obs.x"], batch["rewards"]
-    assert x.shape == (3, 50)
-    assert torch.equal(x[1:] - x[:-1], torch.ones(2, 50))  # consecutive in time
-    assert x.min() >= 3 and x.max() <= 7  # only what the ring still holds
-    env = rewards - 10.0 * x  # the env index, constant along a sequence
-    assert torch.equal(env, env[:1].expand_as(env)) and set(env[0].tolist()) == {0.0, 1.0}
-    assert torch.equal(batch["next_obs.x"], x + 1)
-    assert batch["advantages"].shape == (3, 50, 2)
-
-
-def test_replay_state_round_trip():
-    buf = ReplayBuffer(TinySpec, capacity=5, num_envs=2, num_particles=2, device="cpu")
-    for t in range(7):
-        buf.add(replay_row(t))
-    other = ReplayBuffer(TinySpec, capacity=5, num_envs=2, num_particles=2, device="cpu")
-    other.load_state_dict(buf.state_dict())
-    a = buf.sample(8, 4, torch.Generator().manual_seed(1))
-    b = other.sample(8, 4, torch.Generator().manual_seed(1))
-    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_dense_target_sums_particle_weights_per_action():
@@ -175,7 +118,7 @@ def test_polyak_update_is_exact():
     algo = make_algo(spo_config(gradient_steps=1))
     algo.collect()
     target_before = {k: v.clone() for k, v in algo.target_agent.state_dict().items()}
-    algo.update()
+    algo.update(0)
     tau = algo.spo.tau
     for k, v in algo.agent.state_dict().items():
         expected = target_before[k] + tau * (v - target_before[k])
@@ -412,7 +355,7 @@ def test_fork_from_a_ppo_checkpoint_warm_starts_spo_with_the_weights_only(tmp_pa
 
 
 def test_a_fork_into_spo_applies_the_spo_defaults_of_the_task():
-    base = dataclasses.asdict(resolve(flags={"task": "BinPack-v0"}))
+    base = resolve(flags={"task": "BinPack-v0"}).model_dump()
     config = resolve(flags={"algo": "spo", "init_temperature": 0.01}, base=base)
     overlay = yaml.safe_load((ROOT / "trainer" / "configs" / "BinPack-v0.spo.yaml").read_text())
     assert config.algo == "spo" and config.num_envs == overlay["num_envs"]
@@ -423,8 +366,8 @@ def test_a_fork_into_spo_applies_the_spo_defaults_of_the_task():
 
 
 def test_the_binpack_fine_tune_config_forks_a_ppo_run_into_spo():
-    base = dataclasses.asdict(resolve(flags={"task": "BinPack-v0"}))
-    path = ROOT / "configs" / "BinPack-v0-spo-finetune.yaml"
+    base = resolve(flags={"task": "BinPack-v0"}).model_dump()
+    path = ROOT / "trainer" / "configs" / "examples" / "BinPack-v0-spo-finetune.yaml"
     config = resolve(config_file=path, base=base)  # --fork CKPT --config FILE
     overlay = yaml.safe_load((ROOT / "trainer" / "configs" / "BinPack-v0.spo.yaml").read_text())
     assert config.algo == "spo" and config.num_envs == overlay["num_envs"]
@@ -436,7 +379,8 @@ def test_the_binpack_fine_tune_config_forks_a_ppo_run_into_spo():
 def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
     from click.testing import CliRunner
 
-    from trainer.cli import _evaluate, main
+    from trainer.cli import main
+    from trainer.evaluate import evaluate_checkpoint
 
     run_trainer(ppo_twin(), tmp_path / "ppo")
     args = ["--evaluate", str(tmp_path / "ppo"), "--algo", "spo", "--num-particles", "4"]
@@ -447,4 +391,4 @@ def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
     assert "4 episodes" in result.output
     flags = {"algo": "spo", "eval_episodes": 4, "eval_num_envs": 4, "num_particles": 4}
     with pytest.raises(checkpoint.CheckpointError, match="architecture"):
-        _evaluate(str(tmp_path / "ppo"), {**flags, "hidden_sizes": [32]}, 0)
+        evaluate_checkpoint(tmp_path / "ppo", {**flags, "hidden_sizes": [32]})

@@ -1,6 +1,6 @@
 """Time to a greedy CartPole-v1 return of 475 with the embedded default config.
 
-    python bench/bench_train_cartpole.py [--seeds 1,2,3,4,5] [--keep]
+    python studies/train_cartpole.py [--seeds 1,2,3,4,5] [--keep]
 
 Each seed runs the whole command, ``python -m trainer.cli --task CartPole-v1
 --seed S``, in a fresh process, so the command time includes the Python and
@@ -78,7 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        runs_root = Path("runs/bench") if args.keep else Path(tmp)
+        runs_root = Path("runs/train_cartpole") if args.keep else Path(tmp)
         results = [run_seed(seed, runs_root) for seed in seeds]
     header = ("seed", "steps to 475", "train_s", "run_s", "command_s", "final")
     print("{:>4} {:>12} {:>8} {:>7} {:>9} {:>6}".format(*header))

@@ -1,6 +1,6 @@
 """ConnectFour-v0 self-play: win rates against fixed players over wall time.
 
-    python bench/bench_connect4.py --budget 1800 [--seed 1] [--final-games 2000] [-- FLAGS]
+    python studies/connect_four.py --budget 1800 [--seed 1] [--final-games 2000] [-- FLAGS]
 
 Runs the whole command ``python -m trainer.cli --task ConnectFour-v0 --seed S``
 (the embedded default config; anything after ``--`` is passed on as extra
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_train_tasks import child_env, run  # this folder is on sys.path
+from train_tasks import child_env, run  # this folder is on sys.path
 
 TASK = "ConnectFour-v0"
 COLUMNS = ["random_first", "random_second", "heuristic_first", "heuristic_second"]
@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--runs-root", default=None, help="keep the run under this folder")
     parser.add_argument("extra", nargs="*", help="extra trainer flags, after --")
     args = parser.parse_args()
-    root = Path(args.runs_root or tempfile.mkdtemp(prefix="bench_connect4_"))
+    root = Path(args.runs_root or tempfile.mkdtemp(prefix="connect_four_"))
     run_dir = root / f"{TASK}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     elapsed = run(TASK, args.seed, args.budget, run_dir, args.extra)
     print(f"command wall time {elapsed:.1f} s; run directory {run_dir}")

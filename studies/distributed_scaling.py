@@ -1,8 +1,8 @@
 """Scaling of data-parallel training from 1 to N processes (torchrun ranks).
 
-    python bench/bench_distributed.py                         # CartPole-v1, 1 and 2 ranks, CPU
-    python bench/bench_distributed.py --nprocs 1,2,4,8 --device cuda --seeds 1
-    python bench/bench_distributed.py --task BinPack-v0 --total-steps 20000 --target none
+    python studies/distributed_scaling.py                         # CartPole-v1, 1 and 2 ranks, CPU
+    python studies/distributed_scaling.py --nprocs 1,2,4,8 --device cuda --seeds 1
+    python studies/distributed_scaling.py --task BinPack-v0 --total-steps 20000 --target none
 
 Every configuration runs the whole command in fresh processes, seed by seed:
 ``python -m trainer.cli`` for one rank, ``torchrun --standalone
@@ -22,7 +22,7 @@ seeds):
   updates, collectives included; evaluations and checkpoints excluded);
 * ``to target``: training wall time and env steps until the first greedy
   evaluation (100 episodes) whose mean return reaches ``--target``
-  (CartPole-v1: 475, as ``bench_train_cartpole.py``);
+  (CartPole-v1: 475, as ``train_cartpole.py``);
 * ``command``: the whole command, start to exit (imports, rendezvous, the
   full default budget, evaluations, checkpoints);
 * ``efficiency``: steps/s at N ranks / (N x steps/s at one rank).
@@ -142,7 +142,7 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path("runs/bench-distributed") if args.keep else Path(tmp)
+        root = Path("runs/distributed_scaling") if args.keep else Path(tmp)
         # Seed-major order interleaves the configurations, so a change in the
         # machine's load touches them alike.
         for seed in seeds:

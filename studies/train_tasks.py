@@ -1,7 +1,7 @@
 """Learning curve of a task's embedded default config within a wall-clock budget.
 
-    python bench/bench_train_tasks.py --task Maze-v0 --budget 900 [--seed 1] [--keep]
-    python bench/bench_train_tasks.py --task BinPack-v0 --budget 3600 -- --eval-interval 100000
+    python studies/train_tasks.py --task Maze-v0 --budget 900 [--seed 1] [--keep]
+    python studies/train_tasks.py --task BinPack-v0 --budget 3600 -- --eval-interval 100000
 
 Runs the whole command ``python -m trainer.cli --task T --seed S`` (the
 embedded defaults; anything after ``--`` is passed on as extra flags) in a
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary run directory")
     parser.add_argument("extra", nargs="*", help="extra trainer flags, after --")
     args = parser.parse_args()
-    root = Path(args.runs_root or tempfile.mkdtemp(prefix="bench_train_"))
+    root = Path(args.runs_root or tempfile.mkdtemp(prefix="train_tasks_"))
     run_dir = root / f"{args.task}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     elapsed = run(args.task, args.seed, args.budget, run_dir, args.extra)
     print(f"command wall time {elapsed:.1f} s; run directory {run_dir}")

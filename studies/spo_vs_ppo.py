@@ -1,6 +1,6 @@
 """SPO against PPO at equal env steps and equal wall clock, and search throughput.
 
-    python bench/bench_spo.py [--task Maze-v0] [--spo-steps 30720] [--eval-every 10240]
+    python studies/spo_vs_ppo.py [--task Maze-v0] [--spo-steps 30720] [--eval-every 10240]
                               [--eval-episodes 200] [--seed 1] [--threads 1] [--skip-train]
                               [--fork CKPT] [--spo-config FILE]
                               [--eval-particles N] [--eval-depth D]
@@ -47,7 +47,6 @@ checkpoints). On a machine shared with other jobs the timings are noisy.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import sys
@@ -62,9 +61,10 @@ sys.path.insert(0, str(ROOT))
 
 import pyenvpool  # noqa: E402
 from trainer import checkpoint  # noqa: E402
+from trainer.algorithm import greedy_policy  # noqa: E402
 from trainer.config import resolve  # noqa: E402
 from trainer.envs import TrainingEnvs  # noqa: E402
-from trainer.evaluate import Evaluator, greedy_policy  # noqa: E402
+from trainer.evaluate import Evaluator  # noqa: E402
 from trainer.networks import build_agent  # noqa: E402
 from trainer.smc import smc_search  # noqa: E402
 from trainer.spo import policy_value_fn, search_config, search_policy  # noqa: E402
@@ -136,7 +136,7 @@ def evaluate(agent, config, device, episodes: int, temperature=None, search=None
     try:
         out = {"greedy": ev.run(greedy_policy(agent, device), episodes)}
         if temperature is not None:
-            cfg = dataclasses.replace(config, spo=dataclasses.replace(config.spo, **(search or {})))
+            cfg = config.model_copy(update={"spo": config.spo.model_copy(update=search or {})})
             policy = search_policy(agent, ev.pool, temperature, cfg, device, config.eval_seed)
             started = time.perf_counter()
             out["search"] = ev.run(policy, episodes)
