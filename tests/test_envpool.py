@@ -372,3 +372,26 @@ def test_bad_input_is_refused():
     obs, reward, *_ = env.step(np.zeros(3, np.int64))  # still works
     assert obs.shape == (3, 4) and (reward == 1).all()
     env.close()
+
+
+def test_render():
+    env = penvpool.make("CartPole-v1", num_envs=3, render_mode="ansi", render_env_id=2)
+    env.reset()
+    assert len(env.render()) == 1 and isinstance(env.render()[0], str)
+    assert len(env.render(np.array([0, 1]))) == 2
+    env.close()
+    with pyenvpool.make("CartPole-v1", 1) as probe:
+        draws = "rgb_array" in probe.render_modes
+    if draws:
+        env = penvpool.make("CartPole-v1", num_envs=3, render_mode="rgb_array")
+        env.reset()
+        frames = env.render(np.array([0, 2]))
+        assert frames.dtype == np.uint8 and frames.shape[0] == 2 and frames.shape[-1] == 3
+        env.close()
+    else:
+        with pytest.raises(ValueError, match="renders"):
+            penvpool.make("CartPole-v1", num_envs=3, render_mode="rgb_array")
+    env = penvpool.make("CartPole-v1")
+    with pytest.raises(RuntimeError, match="render_mode"):
+        env.render()
+    env.close()

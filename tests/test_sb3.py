@@ -261,8 +261,8 @@ class StopWhenSolved(BaseCallback):
 
 def test_ppo_solves_cartpole(venvs):
     """SB3 PPO with rl-zoo's CartPole-v1 hyperparameters reaches 475 well within
-    rl-zoo's 100k steps (about 25-45k on seeds 0-9, 10-30 s on 2 shared cores);
-    the verdict is a fresh deterministic evaluation over 20 episodes."""
+    rl-zoo's 100k steps: 23-37k steps on seeds 0-7 (`python bench/bench_sb3.py
+    --solve`); the verdict is a fresh deterministic evaluation over 20 episodes."""
     venv = venvs("CartPole-v1", n_envs=8, seed=0)
     model = PPO(
         "MlpPolicy",
