@@ -21,6 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # build (pyenvpool/_core*.so); otherwise the child imports the installed package.
 IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+# Optional packages that a page's imports need (module imported -> package):
+# a page whose package is missing is skipped.
+OPTIONAL = {
+    "gymnasium": "gymnasium",
+    "torch": "torch",
+    "stable_baselines3": "stable_baselines3",
+    "sb3_contrib": "sb3_contrib",
+    "pettingzoo": "pettingzoo",
+    "pyenvpool.sb3": "stable_baselines3",
+    "pyenvpool.pettingzoo": "pettingzoo",
+    "pyenvpool.envpool": "gymnasium",
+}
 PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -38,10 +50,13 @@ def test_page_examples_run(page, tmp_path):
     blocks = python_blocks(page)
     if not blocks:
         pytest.skip(f"{page.name} has no python blocks")
+    code = "".join(blocks)
     needs = {
-        m for m in ("gymnasium", "torch") if re.search(rf"^\s*import {m}\b", "".join(blocks), re.M)
+        package
+        for module, package in OPTIONAL.items()
+        if re.search(rf"^\s*(?:import|from) {re.escape(module)}\b", code, re.M)
     }
-    for module in needs:
+    for module in sorted(needs):
         pytest.importorskip(module)
     script = tmp_path / f"example_{page.stem}.py"  # not gymnasium.py: no shadowing
     script.write_text("\n\n".join(blocks))
