@@ -9,7 +9,7 @@ seconds of wall time have passed (the trainer finishes the update, saves and
 exits). Then it prints
 
 * the learning curve from the run's metrics.jsonl: at each evaluation (greedy,
-  ``eval_episodes`` games per opponent, half of them moving first) the run's
+  ``eval_episodes`` games split over the opponents, half of them moving first) the run's
   wall time, training time, env steps and the win rates against the uniformly
   random legal player and the one-step-lookahead heuristic player
   (``trainer.opponents``), as first and as second mover;
@@ -75,7 +75,8 @@ def report(run_dir: Path) -> None:
 def final_evaluation(run_dir: Path, games: int, seed: int) -> None:
     checkpoint = run_dir / "checkpoints" / "latest"
     command = [sys.executable, "-m", "trainer.cli", "--evaluate", str(checkpoint)]
-    command += ["--eval-episodes", str(games), "--eval-seed", str(seed)]
+    # --eval-episodes counts the games against all (two) opponents.
+    command += ["--eval-episodes", str(2 * games), "--eval-seed", str(seed)]
     print("\n$", " ".join(command), flush=True)
     subprocess.run(command, env=child_env(), check=True)
 

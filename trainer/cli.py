@@ -5,6 +5,7 @@
     pyenvpool-train --resume runs/<run> [--total-steps N]   # exact continuation
     pyenvpool-train --fork runs/<run>/checkpoints/best --learning-rate 1e-4
     pyenvpool-train --evaluate runs/<run>/checkpoints/best --eval-episodes 1000 --render 3
+    pyenvpool-train --evaluate runs/<run>/checkpoints/best --video 2   # runs/<run>/videos/*.mp4
     pyenvpool-train --task BinPack-v0 --algo spo            # SPO (embedded <task>.spo.yaml)
     pyenvpool-train --task Maze-v0 --help                   # the flags with Maze-v0's defaults
     torchrun --nproc-per-node 2 -m trainer.cli --task CartPole-v1   # data-parallel ranks
@@ -20,16 +21,26 @@ hands the other ranks what they need (``trainer.distributed``). Paths are
 then checked by rank 0 only, so other nodes need not see them. When torchrun
 restarts the job after a failure (``--max-restarts``), a run given with
 ``--run-dir`` resumes from its latest checkpoint.
+
+Every failure a person can fix ends in one or two lines and a non-zero exit
+code, never a traceback: config and usage mistakes (exit 2; an unknown task
+gets "did you mean"), unusable paths, full disks and damaged checkpoints
+(exit 1, saying what was kept and what to do), and a second Ctrl-C (exit 130,
+saying where the run stands; the first one stops after the update and saves).
+``--resume`` of a finished run says so, changes nothing and exits 0, so a
+script may resume until a run is done.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import time
 from dataclasses import dataclass, fields
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Callable, get_args, get_origin
+from typing import Annotated, Any, Callable, NoReturn, get_args, get_origin
 
 import click
 
@@ -77,9 +88,12 @@ class Request:
     fork: str | None
     evaluate: str | None
     render: int
+    video: int
     run_dir: str | None
     runs_root: str
     progress: bool | None
+    verbose: bool
+    tensorboard_video: bool
     print_config: bool
     flags: dict[str, Any]  # the config fields given as flags
 
@@ -110,34 +124,84 @@ def _command(world: Any, request: Request) -> None:
     if request.evaluate:
         from trainer.evaluate import evaluate_checkpoint
 
-        evaluation = evaluate_checkpoint(request.evaluate, request.flags, request.render)
+        try:
+            evaluation = evaluate_checkpoint(
+                request.evaluate, request.flags, request.render, request.video
+            )
+        except KeyboardInterrupt:
+            _interrupted(["evaluation interrupted; nothing was written"])
         echo("\n".join(evaluation.report()))
         return
     if request.print_config:
         echo(on_main(lambda: dump(_config(request))), nl=False)
         return
-    plan = on_main(lambda: _plan(request))
-    from trainer.train import Trainer
-
-    options = {"progress": request.progress, "world": world}
-    if plan.config is None:
-        if not request.resume:
-            echo(f"torchrun restarted the job: resuming {plan.run_dir} from its latest checkpoint")
-        total_steps = request.flags.get("total_steps") if request.resume else None
-        trainer = Trainer.resume(plan.run_dir, total_steps, **options)
-    elif plan.source is not None:
-        trainer = Trainer.fork(plan.source, plan.config, plan.run_dir, **options)
-    else:
-        trainer = Trainer.new(plan.config, plan.run_dir, **options)
-    echo(f"run directory: {trainer.run_dir}")
+    plan: Plan | None = None
+    trainer = None
     try:
-        summary = trainer.run()
-    finally:
-        trainer.close()
+        plan = on_main(lambda: _plan(request))
+        from trainer.train import RunFinished, Trainer
+
+        options = {
+            "progress": request.progress,
+            "verbose": request.verbose,
+            "tensorboard_video": request.tensorboard_video,
+            "world": world,
+        }
+        if plan.config is None:
+            if not request.resume:
+                echo(
+                    f"torchrun restarted the job: resuming {plan.run_dir} from its last checkpoint"
+                )
+            total_steps = request.flags.get("total_steps") if request.resume else None
+            try:
+                trainer = Trainer.resume(plan.run_dir, total_steps, **options)
+            except RunFinished as e:  # nothing to do is not a failure (module docstring)
+                echo(str(e))
+                return
+        elif plan.source is not None:
+            trainer = Trainer.fork(plan.source, plan.config, plan.run_dir, **options)
+        else:
+            trainer = Trainer.new(plan.config, plan.run_dir, **options)
+        echo(f"run directory: {trainer.run_dir}")
+        try:
+            summary = trainer.run()
+        finally:
+            trainer.close()
+    except KeyboardInterrupt:
+        if main_rank:
+            _interrupted(_where_it_stands(plan, trainer is not None))
+        sys.exit(130)
     if main_rank:
         _print_summary(summary, 1 if world is None else world.size)
     if summary["stop_reason"] == "interrupted":
         sys.exit(130)
+
+
+def _where_it_stands(plan: Plan | None, started: bool) -> list[str]:
+    """What a second Ctrl-C (or one before training began) leaves behind."""
+    if plan is None or not plan.run_dir.is_dir():
+        return ["interrupted before the run directory was made; nothing was written"]
+    from trainer import checkpoint
+
+    run_dir = plan.run_dir
+    how = "at once (a second Ctrl-C)" if started else "before training started"
+    latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
+    if latest is None:
+        return [
+            f"interrupted {how}; {run_dir} holds no checkpoint yet",
+            f"nothing to resume: remove {run_dir} and start again",
+        ]
+    steps = checkpoint.read_metadata(latest)["env_steps"]
+    lost = "; the updates after it were not saved" if started else ""
+    return [
+        f"interrupted {how}: the last checkpoint is {latest} ({steps:,} env steps){lost}",
+        f"continue with: pyenvpool-train --resume {run_dir}",
+    ]
+
+
+def _interrupted(lines: list[str]) -> NoReturn:
+    click.echo("\n".join(lines), err=True)
+    sys.exit(130)
 
 
 def _check_modes(request: Request) -> None:
@@ -149,11 +213,13 @@ def _check_modes(request: Request) -> None:
             bad = "--config" if request.config_file else _flag(extra[0])
             known = ", ".join(_flag(name) for name in sorted(EVALUATE_FLAGS))
             raise click.UsageError(
-                f"{bad} does not apply to --evaluate (it takes {known}, --render)"
+                f"{bad} does not apply to --evaluate (it takes {known}, --render, --video)"
             )
         return
-    if request.render:
-        raise click.UsageError("--render applies only to --evaluate")
+    if request.render or request.video:
+        raise click.UsageError(
+            f"{'--render' if request.render else '--video'} applies only to --evaluate"
+        )
     if request.resume:
         extra = sorted(set(request.flags) - {"total_steps"})
         if extra or request.config_file or request.run_dir:
@@ -171,8 +237,10 @@ def _config(request: Request) -> Config:
     if request.resume:
         from trainer.train import load_run_config
 
-        return load_run_config(Path(request.resume))
-    return _resolve(request, _fork_source(request))
+        return load_run_config(Path(request.resume), request.flags.get("total_steps"))
+    config = _resolve(request, _fork_source(request))
+    _check_task(config.task)
+    return config
 
 
 def _plan(request: Request) -> Plan:
@@ -183,14 +251,26 @@ def _plan(request: Request) -> Plan:
         return Plan(Path(request.run_dir))
     source = _fork_source(request)
     config = _resolve(request, source)
-    import pyenvpool
-
-    if config.task not in pyenvpool.list_tasks():
-        raise ConfigError(
-            f"task: unknown task {config.task!r}; known: {', '.join(pyenvpool.list_tasks())}"
-        )
+    _check_task(config.task)
     run_dir = Path(request.run_dir) if request.run_dir else _run_dir(request.runs_root, config)
     return Plan(run_dir, config, source)
+
+
+def _check_task(task: str) -> None:
+    """Refuse a task this build does not have, suggesting the close names."""
+    import pyenvpool
+
+    known = pyenvpool.list_tasks()
+    if task in known:
+        return
+    lowered = {name.lower(): name for name in known}
+    close = [name for name in known if name.lower().startswith(task.lower())]
+    close += [
+        lowered[m] for m in difflib.get_close_matches(task.lower(), list(lowered), n=3, cutoff=0.6)
+    ]
+    close = list(dict.fromkeys(close))[:3]
+    hint = " (did you mean " + " or ".join(map(repr, close)) + "?)" if close else ""
+    raise ConfigError(f"task: unknown task {task!r}{hint}; known: {', '.join(known)}")
 
 
 def _resolve(request: Request, source: dict[str, Any] | None) -> Config:
@@ -274,6 +354,8 @@ def _main(**params: Any) -> None:
         world = World.from_environment()
     try:
         _report_errors(lambda: _command(world, request))
+    except KeyboardInterrupt:  # before the command could say more (it does during training)
+        _interrupted(["interrupted; nothing was written"])
     except Exception as e:
         if world is None or world.is_main:
             raise
@@ -282,7 +364,10 @@ def _main(**params: Any) -> None:
         from trainer.distributed import RemoteError
 
         if isinstance(e, RemoteError):
-            raise click.exceptions.Exit(2 if isinstance(e.error, ConfigError) else 1) from None
+            from trainer.train import RunFinished
+
+            code = 0 if isinstance(e.error, RunFinished) else 1
+            raise click.exceptions.Exit(2 if isinstance(e.error, ConfigError) else code) from None
         if isinstance(e, (ConfigError, click.UsageError)):
             raise click.exceptions.Exit(2) from None
         raise
@@ -297,13 +382,19 @@ def _report_errors(command: Callable[[], None]) -> None:
         command()
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
+    except OSError as e:  # one that no caller put in words: at least no traceback
+        from trainer.rundir import cause
+
+        where = f"{e.filename}: " if e.filename else ""
+        raise click.ClickException(f"{where}{cause(e, Path(e.filename or '.'))}") from None
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
         from trainer.checkpoint import CheckpointError
         from trainer.distributed import DistributedError
+        from trainer.recording import VideoError
+        from trainer.rundir import RunError
         from trainer.runtime import DeviceError
-        from trainer.train import RunError
 
-        known = (CheckpointError, RunError, DeviceError, DistributedError)
+        known = (CheckpointError, RunError, DeviceError, DistributedError, VideoError)
         if isinstance(e, known) or type(e).__module__.startswith("pyenvpool"):
             raise click.ClickException(str(e)) from None
         raise
@@ -417,6 +508,27 @@ def _metavar(annotation: Any) -> str:
     return {int: "INT", float: "FLOAT", str: "TEXT"}.get(annotation, "TEXT")
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: pyenvpool's and PyTorch's versions (torch's without importing it)."""
+    if not value or ctx.resilient_parsing:
+        return
+    import platform
+
+    import pyenvpool
+
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed (pip install 'pyenvpool[train]')"
+    click.echo(
+        f"pyenvpool-train {pyenvpool.__version__}\n"
+        f"pyenvpool {pyenvpool.__version__} ({Path(pyenvpool.__file__).parent})\n"
+        f"torch {torch_version}\n"
+        f"Python {platform.python_version()}"
+    )
+    ctx.exit()
+
+
 def _build_command() -> click.Command:
     params = [
         click.Option(
@@ -451,6 +563,15 @@ def _build_command() -> click.Command:
             help="With --evaluate: also print the final state of the first K episodes.",
         ),
         click.Option(
+            ["--video"],
+            type=click.IntRange(min=0),
+            default=0,
+            metavar="N",
+            help="With --evaluate: also write the first N evaluation episodes as mp4 videos "
+            "into the run's videos/ folder (needs the video extra: pip install "
+            "'pyenvpool[video]').",
+        ),
+        click.Option(
             ["--run-dir"],
             type=click.Path(file_okay=False),
             help="Directory of this run (default: <runs-root>/<task>-<algo>-seed<S>-<time>).",
@@ -467,7 +588,27 @@ def _build_command() -> click.Command:
             help="Show the progress bar (default: when stdout is a terminal).",
         ),
         click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            help="Print every metric on the console dashboard (default: one compact row).",
+        ),
+        click.Option(
+            ["--tensorboard-video"],
+            is_flag=True,
+            help="After each evaluation, log its first episode to TensorBoard as an animation "
+            "(at most 200 frames; needs the video extra). Not part of the frozen config: give "
+            "it again when resuming.",
+        ),
+        click.Option(
             ["--print-config"], is_flag=True, help="Print the resolved config as YAML and exit."
+        ),
+        click.Option(
+            ["--version"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_print_version,
+            help="Print the versions of pyenvpool, PyTorch and Python, and exit.",
         ),
         *(ConfigOption(setting) for setting in settings().values()),
     ]

@@ -275,7 +275,8 @@ class Config(Section):
     eval_interval: NonNegative = 100_000
     """Environment steps between greedy evaluations; 0 evaluates only at the end."""
     eval_episodes: Count = 100
-    """Episodes per evaluation (split evenly over the evaluation envs)."""
+    """Episodes per evaluation, split evenly over the evaluation envs (two-player tasks: games
+    in all, split evenly over the fixed opponents and sides)."""
     eval_num_envs: Count = 100
     """Environments in the separate evaluation pool."""
     eval_seed: NonNegative = 1_000_000

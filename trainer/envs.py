@@ -43,6 +43,10 @@ class Envs(Protocol):
 
     def step(self, actions: np.ndarray, out: dict[str, np.ndarray] | None = None) -> tuple: ...
 
+    def episode_outcomes(self) -> dict[str, dict[str, int]]:
+        """Finished games by group and outcome since the last call (two-player
+        tasks, for the ACTOR telemetry); {} where returns say it all."""
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -82,6 +86,10 @@ class TrainingEnvs:
         self.obs = result[0]
         self.env_steps += self.num_envs
         return result
+
+    def episode_outcomes(self) -> dict[str, dict[str, int]]:
+        """One player: the returns say it all."""
+        return {}
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -10,26 +10,32 @@ over-represented. Episodes are recorded in a fixed order (by step, then env),
 so results are deterministic for a deterministic policy.
 
 Tasks add their own summary numbers (``tasks.TASKS``): BinPack-v0's return is
-the final volume utilisation, Maze-v0's is 1 exactly when the target was
-reached, and Squared-v0 reports PufferLib's ``score`` (the fraction of
-targets hit), read from each episode's last observation.
+the final volume utilisation, binary-return tasks (Maze-v0: 1 exactly when the
+target was reached) report ``success_rate``, and Squared-v0 reports
+PufferLib's ``score`` (the fraction of targets hit), read from each episode's
+last observation.
 
 Two-player tasks (a ``tasks.TASKS`` entry with ``opponents``: ConnectFour-v0)
-are evaluated in matches instead: the policy plays ``num_episodes`` games
-against each fixed opponent, moving first in half of them (each env alternates
-sides from game to game, starting with env i moving first when i is even). The
-return of a game is the policy's result, +1 win, 0 draw, -1 loss;
-``<opponent>_<first|second>_<win|draw|loss>`` are the rates per opponent and
-side, and ``<opponent>_win`` the win rate over both sides.
+are evaluated in matches instead. ``num_episodes`` is the number of games in
+all, split evenly over the fixed opponents (the first ones play one more when
+it does not divide), and against each opponent the policy moves first in half
+of them (each env alternates sides from game to game, starting with env i
+moving first when i is even). The return of a game is the policy's result, +1
+win, 0 draw, -1 loss; ``<opponent>_<first|second>_<win|draw|loss>`` are the
+rates per opponent and side, ``<opponent>_<first|second>_games`` the games
+they count, ``<opponent>_win`` the win rate over both sides and
+``success_rate`` the win rate over all games.
 
 ``evaluate_checkpoint`` is ``pyenvpool-train --evaluate``: a saved agent, the
-run's evaluation settings with the command line's over them, and a report.
+run's evaluation settings with the command line's over them, and a report;
+with ``render`` or ``video`` also pictures or videos of the first evaluation
+episodes (``trainer.recording``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +45,12 @@ import torch
 import pyenvpool
 from trainer import checkpoint
 from trainer.algorithm import Policy, algorithm_class
-from trainer.config import Config, evaluation_task_kwargs, from_dict, override
+from trainer.config import Config, ConfigError, evaluation_task_kwargs, from_dict, override
 from trainer.networks import architecture_record, build_agent
+from trainer.recording import Showcase
 from trainer.runtime import select_device
 from trainer.tasks import task_info
+from trainer.telemetry import wilson_interval
 
 
 def summarize(
@@ -61,9 +69,11 @@ def summarize(
         "episode_length_min": int(lengths.min()),
         "episode_length_max": int(lengths.max()),
     }
-    metrics = task_info(task).metrics
-    if metrics is not None:
-        out.update(metrics(returns))
+    info = task_info(task)
+    if info.metrics is not None:
+        out.update(info.metrics(returns))
+    if info.success is not None:
+        out["success_rate"] = float(np.mean(info.success(returns)))
     if scores is not None:
         out["score"] = float(scores.mean())
     return out
@@ -149,15 +159,17 @@ class Evaluator:
     def run_matches(
         self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
     ) -> dict[str, float]:
-        """Two-player tasks: ``num_episodes`` games against each fixed opponent."""
+        """Two-player tasks: ``num_episodes`` games in all, split over the fixed opponents."""
         start = time.perf_counter()
         num_envs = self.pool.num_envs
-        quota = np.full(num_envs, num_episodes // num_envs, np.int64)
-        quota[: num_episodes % num_envs] += 1
+        opponents = task_info(self.task).opponents
         scores: list[np.ndarray] = []
         lengths: list[np.ndarray] = []
         rates: dict[str, float] = {}
-        for index, (name, make_opponent) in enumerate(task_info(self.task).opponents.items()):
+        for index, (name, make_opponent) in enumerate(opponents.items()):
+            games = num_episodes // len(opponents) + (index < num_episodes % len(opponents))
+            quota = np.full(num_envs, games // num_envs, np.int64)
+            quota[: games % num_envs] += 1
             opponent = make_opponent(self.seed + index)
             side = np.arange(num_envs) % 2  # the player the policy is: 0 moves first
             counted = np.zeros(num_envs, np.int64)
@@ -190,50 +202,12 @@ class Evaluator:
                 mine = score[played == s]
                 for outcome, hit in (("win", mine > 0), ("draw", mine == 0), ("loss", mine < 0)):
                     rates[f"{name}_{side_name}_{outcome}"] = float(hit.mean()) if mine.size else 0.0
+                rates[f"{name}_{side_name}_games"] = int(mine.size)
             rates[f"{name}_win"] = float((score > 0).mean()) if score.size else 0.0
         result = summarize(self.task, np.concatenate(scores), np.concatenate(lengths))
         result.update(rates)
         result["duration"] = time.perf_counter() - start
         return result
-
-    def render_final_states(self, policy: Policy, count: int) -> list[str]:
-        """Text pictures of how the first ``count`` evaluation episodes ended.
-
-        The live pool auto-resets and the engine renders only live,
-        unfinished states, so the episodes are played on snapshot copies
-        (``simulate`` does not reset); each picture is the last state before
-        the episode ended, restored into a live env and rendered, followed by
-        the action that ended it and the episode's return.
-        """
-        count = min(count, self.pool.num_envs)
-        obs, _ = self.pool.reset(seed=self.seed)
-        obs = {name: view[:count].copy() for name, view in obs.items()}
-        states = self.pool.snapshot(np.arange(count))
-        returns = np.zeros(count)
-        lengths = np.zeros(count, np.int64)
-        pictures: list[str | None] = [None] * count
-        try:
-            while any(p is None for p in pictures):
-                actions = policy(obs)
-                obs, reward, terminated, truncated, new_states = self.pool.simulate(states, actions)
-                obs = {name: view.copy() for name, view in obs.items()}
-                for i in np.flatnonzero(terminated | truncated):
-                    if pictures[i] is not None:
-                        continue
-                    self.pool.restore(states[i : i + 1], np.array([i]))
-                    pictures[i] = (
-                        f"{self.pool.render(int(i))}\n"
-                        f"then action {int(actions[i])} ended the episode after "
-                        f"{lengths[i] + 1} steps with return {returns[i] + reward[i]:.4f}"
-                    )
-                active = np.array([p is None for p in pictures])
-                returns[active] += reward[active]
-                lengths[active] += 1
-                self.pool.release(states)
-                states = new_states
-        finally:
-            self.pool.release(states, missing_ok=True)
-        return [p for p in pictures if p is not None]
 
     def close(self) -> None:
         self.pool.close()
@@ -249,57 +223,101 @@ class CheckpointEvaluation:
     config: Config
     policy_name: str
     result: dict[str, float]
-    pictures: list[str]
+    pictures: list[str] = field(default_factory=list)
+    videos: list[tuple[Path, int]] = field(default_factory=list)
 
     def report(self) -> list[str]:
         meta, result, config = self.metadata, self.result, self.config
+        task = task_info(config.task)
+        n = result["episodes"]
         lines = [
             f"checkpoint {self.checkpoint} ({meta['task']}, {meta['env_steps']:,} env steps)",
-            f"{result['episodes']} episodes ({self.policy_name}, eval seed {config.eval_seed}): "
-            f"return mean {result['mean_return']:.4f} min {result['min_return']:.4f} "
-            f"max {result['max_return']:.4f} std {result['std_return']:.4f}",
+            f"{n} {'games' if task.opponents else 'episodes'} ({self.policy_name}, eval seed "
+            f"{config.eval_seed}): return mean {result['mean_return']:.4f} "
+            f"min {result['min_return']:.4f} max {result['max_return']:.4f} "
+            f"std {result['std_return']:.4f}",
             f"length mean {result['episode_length_mean']:.2f} "
             f"min {result['episode_length_min']} max {result['episode_length_max']}",
         ]
-        task = task_info(config.task)
-        lines += [f"{label} {result[key]:.4f}" for key, label in task.report if key in result]
+        for key, label in task.report:
+            if key not in result:
+                continue
+            line = f"{label} {result[key]:.4f}"
+            if key == "success_rate":
+                low, high = wilson_interval(result[key], n)
+                line += f" (95% Wilson interval {low:.4f}-{high:.4f})"
+            lines.append(line)
         for name in task.opponents:  # two-player tasks: matches per side
             for side in ("first", "second"):
                 win, draw, loss = (result[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
+                games = result[f"{name}_{side}_games"]
                 lines.append(
-                    f"vs {name} moving {side}: win {win:.4f} draw {draw:.4f} loss {loss:.4f}"
+                    f"vs {name} moving {side}: win {win:.4f} draw {draw:.4f} loss {loss:.4f} "
+                    f"({games} games)"
                 )
         for i, picture in enumerate(self.pictures):
-            lines.append(f"\n--- final state of evaluation episode {i} ---\n{picture}")
+            lines.append(f"\n--- how evaluation episode {i} ended ---\n{picture}")
+        for path, frames in self.videos:
+            lines.append(f"video {path} ({frames} frames)")
         return lines
 
 
 def evaluate_checkpoint(
-    path: str | Path, flags: dict[str, Any] | None = None, render: int = 0
+    path: str | Path, flags: dict[str, Any] | None = None, render: int = 0, video: int = 0
 ) -> CheckpointEvaluation:
     """Evaluate the agent saved at ``path`` with the run's evaluation settings,
     ``flags`` over them, by the protocol above; with ``render``, also picture
-    how the first ``render`` episodes ended.
+    how the first ``render`` episodes ended, and with ``video``, write the first
+    ``video`` episodes as mp4 files into the run's ``videos/`` folder.
 
     The policy is the one ``config.algo`` evaluates a saved agent with, so the
     weights may come from another algorithm: ``--algo spo`` evaluates a PPO
-    checkpoint with the SMC search (at the initial temperature).
+    checkpoint with the SMC search (at the initial temperature). Of the
+    checkpoint only ``metadata.json`` and the files that policy reads are
+    opened (``model.pt``; SPO's search also ``optimizer.pt``, for its temperature).
     """
     source = checkpoint.load(path)
-    config = override(from_dict(source["metadata"]["config"], f"{path} metadata"), flags or {})
+    folder = source["path"]
+    try:
+        saved = from_dict(source["metadata"]["config"], f"{folder}/metadata.json")
+    except ConfigError as e:
+        raise checkpoint.damaged(
+            folder, "metadata.json", f"holds a config this trainer does not accept ({e})"
+        ) from None
+    config = override(saved, flags or {})
     torch.set_num_threads(config.torch_threads)
     device = select_device(config.device)
     evaluator = Evaluator.for_config(config, config.env_threads)
+    algorithm = algorithm_class(config.algo)
+    kwargs = evaluation_task_kwargs(config)
     try:
         spec = evaluator.pool.spec
         architecture = architecture_record(spec, config.network)
         checkpoint.check_compatible(source["metadata"], config.task, None, architecture)
         agent = build_agent(spec, config.network).to(device)
         agent.load_state_dict(source["model"])
-        algorithm = algorithm_class(config.algo)
         policy, name = algorithm.saved_policy(agent, evaluator.pool, config, device, source)
         result = evaluator.run(policy, config.eval_episodes)
-        pictures = evaluator.render_final_states(policy, render) if render else []
     finally:
         evaluator.close()
-    return CheckpointEvaluation(source["path"], source["metadata"], config, name, result, pictures)
+    evaluation = CheckpointEvaluation(folder, source["metadata"], config, name, result)
+    for count, make in ((render, _pictures), (video, _videos)):
+        if count:
+            showcase = Showcase(config.task, count, config.eval_seed, kwargs, config.env_threads)
+            try:
+                policy, _ = algorithm.saved_policy(agent, showcase.pool, config, device, source)
+                make(showcase, policy, evaluation)
+            finally:
+                showcase.close()
+    return evaluation
+
+
+def _pictures(showcase: Showcase, policy: Policy, evaluation: CheckpointEvaluation) -> None:
+    evaluation.pictures = showcase.final_pictures(policy)
+
+
+def _videos(showcase: Showcase, policy: Policy, evaluation: CheckpointEvaluation) -> None:
+    folder = evaluation.checkpoint
+    run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
+    prefix = f"step_{evaluation.metadata['env_steps']}"
+    evaluation.videos = showcase.write_videos(policy, run_dir / "videos", prefix)

@@ -28,6 +28,14 @@ past selves let the games reach positions that self-play between two equally
 strong sides rarely does, where blocking a threat, for example, still
 changes the result.
 
+``episode_outcomes`` counts the games that ended, for the ACTOR telemetry
+(returns in self-play are the last mover's, +1 for nearly every game, so
+they say nothing): in the self-play envs by which side won
+(``self_play``: ``first_win``, ``draw``, ``second_win``), in the opponent
+envs by the learner's result and side (``vs_past_first`` and
+``vs_past_second``: ``win``, ``draw``, ``loss``). The side is the mover's
+``to_play`` before the step that ended the game.
+
 A checkpoint (``state_dict``) holds both pools' exported states, the copies,
 the current opponent and the sampling RNG, so a resumed run is exact. Opponent
 envs assume a task that never truncates (ConnectFour-v0).
@@ -92,6 +100,7 @@ class SelfPlayEnvs:
         self._buffers = _empty_outputs(self.spec, num_envs)  # when step() gets no out=
         self._final_obs = {name: self._buffers[name].copy() for name in self.spec.fields}
         self.obs = self._join_obs()
+        self.outcomes: dict[str, dict[str, int]] = {}
 
     # ----------------------------------------------------------- opponents
     def prepare_rollout(self, agent: nn.Module, update: int) -> None:
@@ -122,6 +131,7 @@ class SelfPlayEnvs:
         learner's move and the opponent's reply. Like ``TrainingEnvs.step``."""
         out = self._buffers if out is None else out
         split = self.num_self_play_envs
+        movers = self.obs["to_play"].copy()  # the step below rewrites self.obs
         head = {k: v[:split] for k, v in out.items()}
         tail = {k: v[split:] for k, v in out.items()}
         info: dict[str, Any] = {
@@ -135,7 +145,31 @@ class SelfPlayEnvs:
         if self.opponents is not None:
             self._step_against_opponent(actions[split:], tail, info)
         self.obs = {k: out[k] for k in self.spec.fields}
+        self._count_outcomes(movers, out, info)
         return self.obs, out["reward"], out["terminated"], out["truncated"], info
+
+    def _count_outcomes(
+        self, movers: np.ndarray, out: dict[str, np.ndarray], info: dict[str, Any]
+    ) -> None:
+        ended = np.flatnonzero(out["terminated"] | out["truncated"])
+        for i in ended:
+            mover = int(movers[i])
+            if i < self.num_self_play_envs:  # the reward is the mover's
+                reward = float(out["reward"][i])
+                winner = mover if reward > 0 else 1 - mover if reward < 0 else None
+                group = "self_play"
+                outcome = "draw" if winner is None else ("first_win", "second_win")[winner]
+            else:  # the episode return is the learner's result
+                result = float(info["episode_return"][i])
+                group = ("vs_past_first", "vs_past_second")[mover]
+                outcome = "win" if result > 0 else "loss" if result < 0 else "draw"
+            counts = self.outcomes.setdefault(group, {})
+            counts[outcome] = counts.get(outcome, 0) + 1
+
+    def episode_outcomes(self) -> dict[str, dict[str, int]]:
+        """Finished games by group and outcome since the last call (module docstring)."""
+        outcomes, self.outcomes = self.outcomes, {}
+        return outcomes
 
     def _step_against_opponent(
         self, actions: np.ndarray, out: dict[str, np.ndarray], info: dict[str, Any]

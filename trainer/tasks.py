@@ -11,8 +11,18 @@ adds what differs:
 * ``report`` -- which of those numbers ``--evaluate`` prints, with a label;
 * ``episode_score`` -- a per-episode score read from the last observation of
   each finished episode (PufferLib's ``info["score"]``), logged as ``score``;
+* ``success`` -- for binary-return tasks, which episodes succeeded (from
+  their returns): evaluations report ``success_rate``, the console and the
+  plot show it with a 95 % Wilson interval instead of a min-max band;
 * ``opponents`` -- for two-player tasks, the fixed players that evaluations
-  play matches against instead (``trainer.opponents``).
+  play matches against instead (``trainer.opponents``), weakest first; the
+  pictures and videos of ``--evaluate`` play the last (the strongest);
+* ``players`` -- for two-player tasks, what the first and the second player
+  look like in the task's pictures;
+* ``test_task`` -- why a task exists only to test the engine: training it
+  starts with that warning;
+* ``video_fps`` -- frames per second of its evaluation videos (Gymnasium's
+  rate where Gymnasium has the task, a slow pace for boards and grids).
 
 Training hyperparameters live beside this table, in the task's embedded YAML:
 ``trainer/configs/<task>.yaml``, and ``<task>.<algo>.yaml`` for the settings
@@ -53,27 +63,49 @@ class Task:
     metrics: Callable[[np.ndarray], dict[str, float]] | None = None
     report: tuple[tuple[str, str], ...] = ()
     episode_score: Callable[[Any, dict[str, np.ndarray]], np.ndarray] | None = None
+    success: Callable[[np.ndarray], np.ndarray] | None = None
     opponents: Mapping[str, Callable[[int], Policy]] = field(default_factory=dict)
+    players: tuple[str, str] = ("the first player", "the second player")
+    test_task: str | None = None
+    video_fps: int = 30
+
+
+def won(returns: np.ndarray) -> np.ndarray:
+    """Episodes with a positive return: Maze reached its target, a game was won."""
+    return returns > 0
 
 
 TASKS: dict[str, Task] = {
+    "CartPole-v1": Task(video_fps=50),
     # The return of an episode is its final volume utilisation.
     "BinPack-v0": Task(
         architecture="binpack_attention",
         metrics=lambda returns: {"volume_utilization": float(returns.mean())},
         report=(("volume_utilization", "volume utilisation"),),
+        video_fps=4,
     ),
     # The return is 1 exactly when the agent reached the target.
     "Maze-v0": Task(
         architecture="maze_vin",
-        metrics=lambda returns: {"success_rate": float((returns > 0).mean())},
+        success=won,
         report=(("success_rate", "success rate"),),
+        video_fps=8,
     ),
+    # The return is the result of a game for the policy: +1, 0 or -1.
     "ConnectFour-v0": Task(
         architecture="connect_four_cnn",
+        success=won,
+        report=(("success_rate", "win rate over all games"),),
         opponents={"random": random_player, "heuristic": heuristic_player},
+        players=("X (moving first)", "O (moving second)"),
+        video_fps=2,
     ),
-    "Squared-v0": Task(episode_score=squared_score),
+    "Squared-v0": Task(episode_score=squared_score, video_fps=8),
+    "Bandit-v0": Task(video_fps=4),
+    "Delay-v0": Task(
+        test_task="it exists to test and time the engine: every action earns 1, so there is "
+        "nothing to learn, and a run measures only the trainer's own overhead"
+    ),
 }
 
 

@@ -25,9 +25,25 @@ Without torchrun the world has one rank and nothing changes.
 
 Run directory::
 
-    runs/<run>/config.yaml   the frozen, fully resolved config
+    runs/<run>/config.yaml    the frozen, fully resolved config, written once
+               resumes.jsonl  one line per resumed session: from which step, and
+                              the step budget before and after (only the
+                              budget may change, and config.yaml keeps the first)
                metrics.jsonl  one JSON event per line (see telemetry)
                learning_curve.png, tensorboard/, checkpoints/ (see checkpoint)
+
+The budget in force is the one of the latest checkpoint (its metadata holds
+the config it ran with), so a run resumed with ``--total-steps`` keeps the
+new budget through later resumes. A run whose latest checkpoint has used its
+budget (or reached ``target_return``) is finished: resuming it raises
+``RunFinished`` before anything is touched.
+
+Files that cannot be written (a read-only mount, a full disk) end the run
+with a ``RunError`` that says what failed, what was kept and what to do
+(``trainer.rundir``): a new run removes the directory it had just created, a
+resume checks that the directory can be written before it changes anything,
+and a run that fails mid-way keeps its last complete checkpoint, and the
+metrics up to it (flushed before every checkpoint).
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import shutil
 import signal
 import threading
 import time
@@ -46,10 +63,17 @@ import numpy as np
 import torch
 
 import pyenvpool
-from trainer import checkpoint
+from trainer import checkpoint, rundir
 from trainer.algorithm import Algorithm, algorithm_class
 from trainer.batching import Batching
-from trainer.config import Config, dump, load_config, override, to_dict
+from trainer.config import (
+    Config,
+    dump,
+    evaluation_task_kwargs,
+    load_config,
+    override,
+    to_dict,
+)
 from trainer.distributed import (
     DistributedError,
     World,
@@ -63,23 +87,33 @@ from trainer.distributed import (
 from trainer.envs import Envs, TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
+from trainer.recording import Showcase, gif_bytes
+from trainer.rundir import RunError, StorageError
 from trainer.runtime import rng_state, seed_process, select_device, set_rng_state
 from trainer.selfplay import SelfPlayEnvs
+from trainer.tasks import task_info
 from trainer.telemetry import NullTelemetry, Telemetry
 
 ACTOR_WINDOW = 100  # training episodes the ACTOR statistics average over
+__all__ = ["RunError", "RunFinished", "Trainer", "load_run_config"]
 
 
-class RunError(RuntimeError):
-    """The run directory cannot be used the way it was asked for."""
+class RunFinished(RunError):
+    """A resumed run has nothing left to do (the message says why)."""
 
 
-def load_run_config(run_dir: Path) -> Config:
-    """The frozen config of an existing run."""
+def load_run_config(run_dir: Path, total_steps: int | None = None) -> Config:
+    """The config a resume of ``run_dir`` continues with: the frozen config.yaml
+    with the budget of the latest checkpoint, and ``total_steps`` over that."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunError(f"{run_dir} is not a run directory (no config.yaml)")
-    return load_config(path)
+    config = load_config(path)
+    latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
+    if latest is not None and total_steps is None:
+        with contextlib.suppress(checkpoint.CheckpointError):
+            total_steps = checkpoint.read_metadata(latest)["config"].get("total_steps")
+    return config if total_steps is None else override(config, {"total_steps": total_steps})
 
 
 def training_envs(config: Config, seed: int, num_threads: int | None) -> Envs:
@@ -122,9 +156,13 @@ class Trainer:
         resume_from: dict[str, Any] | None = None,
         fork_from: dict[str, Any] | None = None,
         progress: bool | None = None,
+        verbose: bool = False,
+        tensorboard_video: bool = False,
         world: World | None = None,
     ) -> None:
         self.config, self.run_dir = config, run_dir
+        # Presentation, like ``progress`` and ``verbose``: not in the frozen config.
+        self.tensorboard_video = tensorboard_video and config.tensorboard
         self.world = world = world or World()
         seed_process(config.seed, config.torch_threads)
         self.device = world.device(select_device(config.device))
@@ -150,6 +188,7 @@ class Trainer:
         self.recent_lengths: collections.deque = collections.deque(maxlen=ACTOR_WINDOW)
         self.forked_from: str | None = None
         self.evaluator: Evaluator | None = None
+        self.showcase: Showcase | None = None  # the TensorBoard video's pool
         self.last_saved_step: int | None = None
         if resume_from is not None:
             self._load(resume_from)
@@ -173,9 +212,32 @@ class Trainer:
         self.algo.set_num_updates(num_updates, c.update)
         self.telemetry: Telemetry | NullTelemetry = NullTelemetry()
         if world.is_main:  # the run directory is rank 0's alone
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(dump(config))
-            self.telemetry = Telemetry(
+            try:
+                self.telemetry = self._open_run_directory(resume_from, progress, verbose)
+            except BaseException:
+                self.envs.close()
+                raise
+            warning = world.oversubscription(config.torch_threads, self.env_threads)
+            if warning:
+                self.telemetry.print(warning)
+            reason = task_info(config.task).test_task
+            if reason:
+                self.telemetry.print(f"warning: {config.task} is a test task: {reason}")
+        self._session_start = time.monotonic()
+        self._wall_offset = self.counters.wall_time
+
+    def _open_run_directory(
+        self, resume_from: dict[str, Any] | None, progress: bool | None, verbose: bool
+    ) -> Telemetry:
+        """Rank 0: a new run's directory and frozen config, or a resumed run's
+        log line; then the telemetry. A failure says what was kept."""
+        config, run_dir, c = self.config, self.run_dir, self.counters
+        created = False
+        try:
+            if resume_from is None:
+                created = rundir.create(run_dir)
+                rundir.write_text_atomic(run_dir / "config.yaml", dump(config))
+            telemetry = Telemetry(
                 run_dir,
                 total_steps=c.env_steps + (self.algo.num_updates - c.update) * self.batch_size,
                 start_env_steps=c.env_steps,
@@ -185,12 +247,37 @@ class Trainer:
                 console_interval=config.console_interval,
                 title=f"{config.task} {config.algo}",
                 plot=config.plot,
+                task=config.task,
+                self_play=config.self_play,
+                verbose=verbose,
             )
-            warning = world.oversubscription(config.torch_threads, self.env_threads)
-            if warning:
-                self.telemetry.print(warning)
-        self._session_start = time.monotonic()
-        self._wall_offset = self.counters.wall_time
+            if resume_from is not None:
+                before = resume_from["metadata"]["config"].get("total_steps")
+                rundir.append_line(
+                    run_dir / rundir.RESUME_LOG,
+                    {
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "env_steps": c.env_steps,
+                        "update": c.update,
+                        "previous_total_steps": before,
+                        "total_steps": config.total_steps,
+                        "world_size": self.world.size,
+                    },
+                )
+        except StorageError as e:
+            if resume_from is not None:
+                raise RunError(
+                    f"cannot resume {run_dir}: {e}\nthe run is as its last checkpoint left "
+                    f"it; {_remedy(e)}, then resume it again"
+                ) from None
+            if created:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            where = "the new run directory was removed" if created else "nothing was written"
+            raise RunError(
+                f"{e}\n{where}; {_remedy(e)} (or choose another place with --runs-root DIR "
+                "or --run-dir DIR), then start again"
+            ) from None
+        return telemetry
 
     # ------------------------------------------------------------ creation
     @classmethod
@@ -222,11 +309,10 @@ class Trainer:
         world = world or World()
 
         def read() -> list[tuple[Config, dict[str, Any]]]:
-            config = load_run_config(run_dir)
-            if total_steps is not None:
-                config = override(config, {"total_steps": total_steps})
+            config = load_run_config(run_dir, total_steps)
             latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
             if latest is None:
+                checkpoint.find(run_dir)  # a pointer to nowhere says so
                 raise RunError(
                     f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
                 )
@@ -239,6 +325,15 @@ class Trainer:
                 )
             device = select_device(config.device) if world.size == 1 else "cpu"
             source = checkpoint.load(latest, device)
+            _check_unfinished(run_dir, config, source["metadata"])
+            try:
+                rundir.check_writable(run_dir)
+            except StorageError as e:
+                raise RunError(
+                    f"cannot resume {run_dir}: it cannot be written ({e.cause})\nnothing was "
+                    f"changed; copy the run to writable storage and resume the copy: cp -a "
+                    f"{run_dir} NEW_DIR && pyenvpool-train --resume NEW_DIR"
+                ) from None
             per_rank = algorithm_class(config.algo).PER_RANK_STATE
             parts = split_rank_states(source["state"], world.size, per_rank)
             return [(config, {**source, "state": part}) for part in parts]
@@ -278,7 +373,7 @@ class Trainer:
         stop_reason = "budget"
         done_updates = 0
         speed = 0.0
-        with _stop_requests(self.telemetry.print) as stop_requested:
+        with self._stop_on_storage_errors(), _stop_requests(self.telemetry.print) as stop_requested:
             while c.update < self.algo.num_updates:
                 if self.world.any(stop_requested()):  # every rank stops at the same update
                     stop_reason = "interrupted"
@@ -319,10 +414,10 @@ class Trainer:
                 if score is not None and target is not None and score >= target:
                     stop_reason = "target_return"
                     break
-        if self.last_saved_step != c.env_steps:
-            self.save(None)
-        self.telemetry.plot(force=True)
-        self.telemetry.flush()
+            if self.last_saved_step != c.env_steps:
+                self.save(None)
+            self.telemetry.plot(force=True)
+            self.telemetry.flush()
         return {
             "run_dir": str(self.run_dir),
             "stop_reason": stop_reason,
@@ -337,8 +432,16 @@ class Trainer:
 
     def _log_iteration(self, it: dict[str, Any], elapsed: float) -> None:
         c = self.counters
-        # Every rank's finished episodes and TRAINER metrics (one rank: its own).
-        ranks = self.world.all_gather((it["episode_returns"], it["episode_lengths"], it["trainer"]))
+        # Every rank's finished episodes, game outcomes and TRAINER metrics
+        # (one rank: its own).
+        ranks = self.world.all_gather(
+            (
+                it["episode_returns"],
+                it["episode_lengths"],
+                it["trainer"],
+                self.envs.episode_outcomes(),
+            )
+        )
         returns = np.concatenate([r[0] for r in ranks])
         lengths = np.concatenate([r[1] for r in ranks])
         trainer_metrics = mean_metrics([r[2] for r in ranks])
@@ -348,12 +451,14 @@ class Trainer:
         actor: dict[str, Any] = {"episodes": int(returns.size), "total_episodes": c.total_episodes}
         if self.recent_returns:
             window, window_lengths = np.array(self.recent_returns), np.array(self.recent_lengths)
-            actor.update(
-                mean_return=float(window.mean()),
-                min_return=float(window.min()),
-                max_return=float(window.max()),
-                episode_length_mean=float(window_lengths.mean()),
-            )
+            if not self.config.self_play:  # self-play returns are the last mover's: meaningless
+                actor.update(
+                    mean_return=float(window.mean()),
+                    min_return=float(window.min()),
+                    max_return=float(window.max()),
+                )
+            actor["episode_length_mean"] = float(window_lengths.mean())
+        actor.update(outcome_rates([r[3] for r in ranks]))
         actor["steps_per_second"] = self.batch_size / elapsed
         misc = {
             "rollout_time": it["rollout_time"],
@@ -363,8 +468,8 @@ class Trainer:
             "update_time": it["update_time"],
             "env_steps_per_second": self.batch_size / max(it["env_time"], 1e-9),
         }
-        echo = self.telemetry.dashboard_due()
-        for category, metrics in (("TRAINER", trainer_metrics), ("ACTOR", actor), ("MISC", misc)):
+        events = {"TRAINER": trainer_metrics, "ACTOR": actor, "MISC": misc}
+        for category, metrics in events.items():
             self.telemetry.log(
                 category,
                 c.env_steps,
@@ -372,8 +477,9 @@ class Trainer:
                 update=c.update,
                 wall_time=self.wall_time,
                 train_time=c.train_time,
-                echo=echo,
             )
+        if self.telemetry.dashboard_due():
+            self.telemetry.dashboard(c.env_steps, events)
 
     # ------------------------------------------------------------ evaluate
     def evaluate(self) -> dict[str, Any]:
@@ -388,8 +494,24 @@ class Trainer:
             wall_time=self.wall_time,
             train_time=self.counters.train_time,
         )
+        if self.tensorboard_video and self.world.is_main:
+            self._log_video()
         self.telemetry.plot()
         return result
+
+    def _log_video(self) -> None:
+        """The first evaluation episode, as an animation in TensorBoard."""
+        if self.showcase is None:
+            self.showcase = Showcase(
+                self.config.task,
+                1,
+                self.config.eval_seed,
+                evaluation_task_kwargs(self.config),
+                self.env_threads,
+            )
+        frames = self.showcase.animation(self.algo.evaluation_policy(self.showcase.pool))
+        gif = gif_bytes(frames, task_info(self.config.task).video_fps)
+        self.telemetry.video("evaluation/episode", gif, frames.shape[1:3], self.counters.env_steps)
 
     def _evaluate(self) -> dict[str, Any]:
         if self.evaluator is None:
@@ -460,6 +582,9 @@ class Trainer:
             "state": state,
         }
         folder = self.run_dir / "checkpoints"
+        # The metrics up to this checkpoint are on disk before it is: a resume
+        # from it finds every event it keeps.
+        self.telemetry.flush()
         path = checkpoint.save(folder, c.env_steps, payload, metadata)
         if best:
             checkpoint.set_pointer(folder, "best", path)
@@ -506,8 +631,78 @@ class Trainer:
         """Close the pools and telemetry (the World belongs to the caller)."""
         self.telemetry.close()
         self.envs.close()
-        if self.evaluator is not None:
-            self.evaluator.close()
+        for pool in (self.evaluator, self.showcase):
+            if pool is not None:
+                pool.close()
+
+    @contextlib.contextmanager
+    def _stop_on_storage_errors(self) -> Iterator[None]:
+        """A file that cannot be written ends the run with what was kept."""
+        try:
+            yield
+        except StorageError as e:
+            latest = checkpoint.pointer(self.run_dir / "checkpoints", "latest")
+            if latest is None:
+                kept = "no checkpoint was saved yet, so the run must start again"
+                then = "then start again"
+            else:
+                steps = checkpoint.read_metadata(latest)["env_steps"]
+                kept = f"kept: the checkpoint {latest} ({steps:,} env steps) and all before it"
+                then = f"then continue with: pyenvpool-train --resume {self.run_dir}"
+            raise RunError(
+                f"training stopped at {self.counters.env_steps:,} env steps: {e}\n"
+                f"{kept}; {_remedy(e)}, {then}"
+            ) from None
+
+
+def _remedy(error: StorageError) -> str:
+    """What to do about a file that could not be written."""
+    if error.full:
+        return "free some space"
+    return "make the storage writable"
+
+
+def _check_unfinished(run_dir: Path, config: Config, metadata: dict[str, Any]) -> None:
+    """Raise ``RunFinished`` when the latest checkpoint ended the run: its
+    budget is spent, or its evaluation reached ``target_return``."""
+    steps = metadata["env_steps"]
+    evaluation = metadata.get("evaluation") or {}
+    target, score = config.target_return, evaluation.get("mean_return")
+    if steps >= config.total_steps:
+        raise RunFinished(
+            f"{run_dir} is finished: it has trained {steps:,} env steps of its "
+            f"{config.total_steps:,}-step budget; nothing was changed\n"
+            f"to train it further: pyenvpool-train --resume {run_dir} --total-steps "
+            f"{2 * config.total_steps}"
+        )
+    if target is not None and score is not None and score >= target:
+        raise RunFinished(
+            f"{run_dir} is finished: its evaluation at {steps:,} env steps reached the target "
+            f"return {target:g} ({score:.4g}); nothing was changed\n"
+            f"to train on past it, fork it: pyenvpool-train --fork {run_dir}/checkpoints/latest "
+            "--target-return null"
+        )
+
+
+def outcome_rates(counts: list[dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """ACTOR metrics from game outcomes (``Envs.episode_outcomes`` of every
+    rank): per group, each outcome's rate and ``<group>_games``."""
+    merged: dict[str, dict[str, int]] = {}
+    for rank in counts:
+        for group, outcomes in rank.items():
+            for outcome, n in outcomes.items():
+                merged.setdefault(group, {})
+                merged[group][outcome] = merged[group].get(outcome, 0) + n
+    metrics: dict[str, Any] = {}
+    for group in sorted(merged):
+        games = sum(merged[group].values())
+        outcomes = (
+            ("first_win", "draw", "second_win") if group == "self_play" else ("win", "draw", "loss")
+        )
+        for outcome in outcomes:
+            metrics[f"{group}_{outcome}"] = merged[group].get(outcome, 0) / games
+        metrics[f"{group}_games"] = games
+    return metrics
 
 
 def _crossed(env_steps: int, batch: int, interval: int) -> bool:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from trainer.evaluate import Evaluator, summarize
+from trainer.recording import Showcase
 
 
 def test_quotas_count_exactly_the_requested_episodes_without_short_episode_bias():
@@ -49,13 +50,28 @@ def test_summary_and_task_metrics():
     assert summarize("CartPole-v1", np.zeros(0), np.zeros(0))["episodes"] == 0
 
 
-def test_render_final_states_shows_where_episodes_ended():
-    evaluator = Evaluator("CartPole-v1", 3, seed=0, task_kwargs={"max_episode_steps": 15})
-    pictures = evaluator.render_final_states(lambda obs: np.zeros(len(obs["obs"]), np.int64), 2)
+def test_final_pictures_show_where_episodes_ended():
+    showcase = Showcase("CartPole-v1", 2, seed=0, task_kwargs={"max_episode_steps": 15})
+    pictures = showcase.final_pictures(lambda obs: np.zeros(len(obs["obs"]), np.int64))
+    showcase.close()
     assert len(pictures) == 2
-    assert all("step=" in p for p in pictures)
-    assert evaluator.pool.snapshot_count == 0  # every snapshot was released
-    evaluator.close()
+    for picture in pictures:
+        state, result = picture.splitlines()
+        steps = int(result.split("after ")[1].split(" steps")[0])
+        assert f"step={steps}" in state  # the final state itself, drawn after the last step
+        assert result.endswith(f"with return {steps:.4f}")
+
+
+def test_two_player_pictures_say_which_side_the_agent_plays():
+    """The agent always plays column 0 against the heuristic: moving first it
+    plays X, moving second O; the result is the agent's."""
+    showcase = Showcase("ConnectFour-v0", 2, seed=0)
+    pictures = showcase.final_pictures(lambda obs: np.zeros(len(obs["to_play"]), np.int64))
+    showcase.close()
+    assert pictures[0].startswith("the agent plays X (moving first) against heuristic\n")
+    assert pictures[1].startswith("the agent plays O (moving second) against heuristic\n")
+    for picture in pictures:
+        assert picture.splitlines()[-1].endswith("with return -1.0000")  # the heuristic wins
 
 
 def test_squared_reports_pufferlibs_score():
@@ -112,8 +128,20 @@ def test_two_player_matches_are_deterministic_and_balanced():
     evaluator.close()
     first.pop("duration"), second.pop("duration")
     assert first == second
-    assert first["episodes"] == 400  # 200 against each opponent
+    assert first["episodes"] == 200  # games in all: 100 against each opponent
     for name in ("random", "heuristic"):
         for side in ("first", "second"):
             total = sum(first[f"{name}_{side}_{o}"] for o in ("win", "draw", "loss"))
             assert total == pytest.approx(1.0)
+            assert first[f"{name}_{side}_games"] == 50
+
+
+def test_an_odd_number_of_games_is_split_over_opponents_and_sides():
+    from trainer.opponents import random_player
+
+    evaluator = Evaluator("ConnectFour-v0", 10, seed=4)
+    result = evaluator.run(random_player(1), 101)
+    evaluator.close()
+    games = {k: v for k, v in result.items() if k.endswith("_games")}
+    assert result["episodes"] == 101 and sum(games.values()) == 101
+    assert games["random_first_games"] + games["random_second_games"] == 51

@@ -89,7 +89,7 @@ def test_connect_four_self_play_beats_random_quickly(tmp_path):
         "task": "ConnectFour-v0",
         "total_steps": 524_288,
         "eval_interval": 0,
-        "eval_episodes": 400,
+        "eval_episodes": 800,  # 400 games against each of the two opponents
         "checkpoint_interval": 0,
         "tensorboard": False,
         "plot": False,

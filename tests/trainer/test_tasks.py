@@ -9,6 +9,7 @@ import typing
 import numpy as np
 
 from trainer.config import NetworkConfig, embedded_tasks, resolve
+from trainer.evaluate import summarize
 from trainer.networks import ARCHITECTURES
 from trainer.tasks import TASKS, Task, task_info
 
@@ -27,15 +28,24 @@ def test_auto_picks_the_tables_architecture():
 
 
 def test_a_task_without_an_entry_gets_the_defaults():
-    assert task_info("CartPole-v1") == Task() and task_info("NoSuchTask-v0").architecture == "mlp"
+    assert task_info("NoSuchTask-v0") == Task() and Task().architecture == "mlp"
 
 
 def test_metrics_and_reports():
-    returns = np.array([1.0, 0.0, 1.0, 1.0])
-    assert task_info("Maze-v0").metrics(returns) == {"success_rate": 0.75}
+    returns, lengths = np.array([1.0, 0.0, 1.0, 1.0]), np.array([5, 9, 7, 3])
+    assert summarize("Maze-v0", returns, lengths)["success_rate"] == 0.75
     assert task_info("BinPack-v0").metrics(returns) == {"volume_utilization": 0.75}
-    for entry in TASKS.values():
-        if entry.report:
-            reported = {key for key, _ in entry.report}
-            assert reported <= set(entry.metrics(returns))
+    for task, entry in TASKS.items():
+        reported = {key for key, _ in entry.report}
+        assert reported <= set(summarize(task, returns, lengths)), task
     assert set(task_info("ConnectFour-v0").opponents) == {"random", "heuristic"}
+    assert (
+        summarize("ConnectFour-v0", np.array([1.0, 0.0, -1.0, 1.0]), lengths)["success_rate"] == 0.5
+    )  # a game is a success when it is won
+
+
+def test_only_the_test_task_is_marked_as_one():
+    import pyenvpool
+
+    marked = {task for task in pyenvpool.list_tasks() if task_info(task).test_task}
+    assert marked == {"Delay-v0"}

@@ -14,7 +14,7 @@ import yaml
 from trainer import checkpoint
 from trainer.checkpoint import CheckpointError
 from trainer.config import resolve
-from trainer.train import RunError, Trainer
+from trainer.train import RunError, RunFinished, Trainer
 
 TIMING = {"wall_time", "train_time", "time", "duration", "steps_per_second", "env_steps_per_second"}
 
@@ -120,6 +120,7 @@ def test_resume_after_a_crash_drops_events_past_the_checkpoint(tmp_path, tiny_co
 def test_resume_with_a_larger_budget_continues_the_schedule(tmp_path, tiny_config):
     config = tiny_config(total_steps=8 * 16 * 4)
     train(config, tmp_path / "run")
+    frozen = (tmp_path / "run" / "config.yaml").read_bytes()
     trainer = Trainer.resume(tmp_path / "run", total_steps=8 * 16 * 8, progress=False)
     summary = trainer.run()
     trainer.close()
@@ -130,9 +131,19 @@ def test_resume_with_a_larger_budget_continues_the_schedule(tmp_path, tiny_confi
     )
     assert lrs[4] == pytest.approx(lrs[3] * (1 - 1 / 5))  # decays on from the last rate
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
-    assert (
-        yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["total_steps"] == 8 * 16 * 8
+    # The frozen config stays as it was; the new budget is in the resume log
+    # and in the checkpoints, where a later resume finds it.
+    assert (tmp_path / "run" / "config.yaml").read_bytes() == frozen
+    assert yaml.safe_load(frozen)["total_steps"] == 8 * 16 * 4
+    (entry,) = [json.loads(line) for line in (tmp_path / "run" / "resumes.jsonl").open()]
+    assert (entry["env_steps"], entry["previous_total_steps"], entry["total_steps"]) == (
+        512,
+        512,
+        1024,
     )
+    assert checkpoint.load(tmp_path / "run")["metadata"]["config"]["total_steps"] == 1024
+    with pytest.raises(RunFinished, match="trained 1,024 env steps of its 1,024-step budget"):
+        Trainer.resume(tmp_path / "run", progress=False)
 
 
 def test_fork_starts_a_new_run_from_the_weights_with_new_settings(tmp_path, tiny_config):
