@@ -37,9 +37,11 @@ TINY = [
 ]
 
 
-def cli(*args, cwd, check=True):
+def cli(*args, cwd, check=True, env=None):
     env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")])
+        os.environ,
+        PYTHONPATH=os.pathsep.join(IN_PLACE + [os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
     )
     result = subprocess.run(
         [sys.executable, "-m", "trainer.cli", *args],
@@ -248,3 +250,35 @@ def test_help_with_a_task_and_config_errors_stay_without_torch():
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(IN_PLACE), COLUMNS="120")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_version_names_pyenvpool_and_torch():
+    import platform
+
+    import torch
+
+    import pyenvpool
+
+    out = cli("--version", cwd=ROOT).stdout.splitlines()
+    assert out[0] == f"pyenvpool-train {pyenvpool.__version__}"
+    assert out[1].startswith(f"pyenvpool {pyenvpool.__version__} (")
+    assert out[2] == f"torch {torch.__version__}"
+    assert out[3] == f"Python {platform.python_version()}"
+
+
+def test_the_console_fits_80_columns_and_the_bar_never_glues_to_a_line(tmp_path):
+    """With a progress bar and the verbose dashboard at COLUMNS=80, every line
+    fits and the run directory line stands alone."""
+    env = {"COLUMNS": "80", "TERM": "dumb"}
+    args = [*TINY[:-1], "--progress", "--verbose", "--console-interval", "0", "--run-dir", "r"]
+    out = cli("--task", "CartPole-v1", *args, cwd=tmp_path, env=env).stdout
+    lines = out.splitlines()
+    assert lines[0] == "run directory: r"
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert sum(line.startswith("eval ") for line in lines) == 2
+    assert any(line.startswith("CartPole-v1 ppo") and "ETA" in line for line in lines)
+
+
+def test_a_test_task_trains_with_a_warning(tmp_path):
+    out = cli("--task", "Delay-v0", *TINY, "--run-dir", "d", cwd=tmp_path).stdout
+    assert "warning: Delay-v0 is a test task: it exists to test and time the engine" in out

@@ -149,3 +149,64 @@ def test_self_play_envs_count_env_steps_like_training_envs():
         assert envs.env_steps == 4
     finally:
         envs.close()
+
+
+def test_game_outcomes_are_counted_by_side():
+    """Self-play env 0: the first mover plays column 0, the second column 1, so
+    the first mover wins every 7-ply game. Opponent env 1: as above, the
+    learner wins the games it opens and loses the ones the opponent opens."""
+    envs = make_envs(2, 0.5)
+    envs._opponent_actions = lambda obs: np.full(len(obs["to_play"]), 6)
+    for _ in range(14):
+        actions = np.array([int(envs.obs["to_play"][0]), 0])
+        envs.step(actions)
+    assert envs.episode_outcomes() == {
+        "self_play": {"first_win": 2},
+        "vs_past_first": {"win": 2},
+        "vs_past_second": {"loss": 2},
+    }
+    assert envs.episode_outcomes() == {}  # counted since the last call
+    envs.close()
+    from trainer.train import outcome_rates
+
+    rates = outcome_rates(
+        [{"self_play": {"first_win": 3, "draw": 1}}, {"self_play": {"second_win": 4}}]
+    )
+    assert rates == {
+        "self_play_first_win": 3 / 8,
+        "self_play_draw": 1 / 8,
+        "self_play_second_win": 4 / 8,
+        "self_play_games": 8,
+    }
+
+
+def test_self_play_telemetry_reports_outcome_rates_not_returns(tmp_path):
+    from trainer.telemetry import read_metrics
+
+    flags = {
+        "task": "ConnectFour-v0",
+        "num_envs": 16,
+        "num_steps": 32,
+        "total_steps": 16 * 32 * 2,
+        "opponent_fraction": 0.5,
+        "eval_interval": 0,
+        "eval_episodes": 8,
+        "eval_num_envs": 4,
+        "tensorboard": False,
+        "plot": False,
+    }
+    trainer = Trainer.new(resolve(flags=flags), tmp_path / "run", progress=False)
+    trainer.run()
+    trainer.close()
+    actors = [
+        e for e in read_metrics(tmp_path / "run" / "metrics.jsonl") if e["category"] == "ACTOR"
+    ]
+    for actor in actors:
+        assert "mean_return" not in actor and actor["self_play_games"] > 0
+        rates = [actor[f"self_play_{o}"] for o in ("first_win", "draw", "second_win")]
+        assert sum(rates) == pytest.approx(1.0)
+        for side in ("first", "second"):
+            if actor.get(f"vs_past_{side}_games"):
+                outcomes = [actor[f"vs_past_{side}_{o}"] for o in ("win", "draw", "loss")]
+                assert sum(outcomes) == pytest.approx(1.0)
+    assert any(actor.get("vs_past_first_games") for actor in actors)
