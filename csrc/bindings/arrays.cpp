@@ -170,6 +170,7 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     : spec_(spec), k_(k) {
   if (spec.kind == ActionSpec::Kind::kDiscrete) {
     array_ = IntegerVector(actions, "actions", k);
+    Describe();
     return;
   }
   if (actions.is_none()) throw TypeError("actions must be an array, got None");
@@ -201,13 +202,25 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     array_ = np.attr("ascontiguousarray")(array_, py::arg("dtype") = np.attr("float32"));
     quiet.attr("__exit__")(py::none(), py::none(), py::none());
   }
+  Describe();
+}
+
+void ActionBatch::Describe() {
+  data_ = array_.data();
+  contiguous_ = (array_.flags() & py::array::c_style) != 0;
+  if (spec_.kind == ActionSpec::Kind::kBox) {
+    engine_layout_ = IsEngineLayout(array_, 'f');
+  } else {
+    engine_layout_ = IsEngineLayout(array_, 'i');
+    read_ = ReaderFor(array_);
+  }
 }
 
 const void* ActionBatch::Check(const int64_t* ids) {
   const int64_t elements = spec_.NumElements();
   const int64_t n = k_ * elements;
   if (spec_.kind == ActionSpec::Kind::kBox) {
-    const auto* values = static_cast<const float*>(array_.data());
+    const auto* values = static_cast<const float*>(data_);
     for (int64_t e = 0; e < n; ++e) {
       if (!std::isfinite(values[e])) {
         const int64_t j = e / elements;
@@ -229,8 +242,8 @@ const void* ActionBatch::Check(const int64_t* ids) {
     throw ValueError(where + " = " + std::to_string(value) + " is out of range [0, " +
                      std::to_string(nvec[c]) + ")" + (ids != nullptr ? " (" + RowName(ids, j) + ")" : ""));
   };
-  if (IsEngineLayout(array_, 'i')) {
-    const auto* a = static_cast<const int32_t*>(array_.data());
+  if (engine_layout_) {
+    const auto* a = static_cast<const int32_t*>(data_);
     bool ok = true;
     if (elements == 1) {
       const uint32_t limit = static_cast<uint32_t>(nvec[0]);
@@ -245,19 +258,15 @@ const void* ActionBatch::Check(const int64_t* ids) {
       if (a[e] < 0 || a[e] >= nvec[e % elements]) out_of_range(e, a[e]);
     }
   }
-  if (!(array_.flags() & py::array::c_style)) {
+  if (!contiguous_) {
     throw ValueError(
         "actions must be C-contiguous; pass np.ascontiguousarray(...) instead of a strided view");
   }
   scratch_.resize(n * sizeof(int32_t));
   auto* dst = reinterpret_cast<int32_t*>(scratch_.data());
-  const Reader read = ReaderFor(array_);
   for (int64_t e = 0; e < n; ++e) {
-    const int64_t value = read(array_.data(), e);
-    if (value < 0 || value >= nvec[e % elements]) {
-      // uint64 beyond int64 reads as -1: show the caller's own digits instead.
-      out_of_range(e, value);
-    }
+    const int64_t value = read_(data_, e);
+    if (value < 0 || value >= nvec[e % elements]) out_of_range(e, value);
     dst[e] = static_cast<int32_t>(value);
   }
   return dst;

@@ -55,10 +55,12 @@ class StateIds {
 };
 
 // k rows of actions for an ActionSpec, in the engine's layout ([k, elements]
-// of int32 or float32). The constructor checks type, dtype and shape (GIL
-// held); Check() checks every value -- discrete ranges, Box finiteness -- and
-// converts into owned scratch memory when the caller's array is not already in
-// the engine's layout. Check() needs no GIL. Errors name the row's env: env
+// of int32 or float32). The constructor checks type, dtype and shape and
+// reads every fact Check() needs about the array (GIL held); Check() checks
+// every value -- discrete ranges, Box finiteness -- and converts into owned
+// scratch memory when the caller's array is not already in the engine's
+// layout. Check() touches no Python object (not even a dtype's reference
+// count), so it runs without the GIL. Errors name the row's env: env
 // ids[j] when `ids` is given (send), else row j (step: the env; simulate: the
 // state id's row).
 class ActionBatch {
@@ -69,9 +71,15 @@ class ActionBatch {
   const void* Check(const int64_t* ids = nullptr);
 
  private:
+  void Describe();  // reads data_, engine_layout_, contiguous_, read_ from array_
+
   const ActionSpec& spec_;
   int64_t k_;
-  py::array array_;
+  py::array array_;  // keeps the caller's memory alive
+  const void* data_ = nullptr;
+  bool engine_layout_ = false;  // C-contiguous int32 (discrete) or float32 (Box)
+  bool contiguous_ = false;
+  int64_t (*read_)(const void*, int64_t) = nullptr;  // integer entries as int64
   std::vector<uint8_t> scratch_;
 };
 
