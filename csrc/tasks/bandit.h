@@ -86,9 +86,12 @@ class Bandit {
     return std::to_string(num_arms_) + " arms; arm " + std::to_string(solution_arm_) + " pays 1";
   }
 
-  // One column per arm: 48 pixels wide for up to 16 arms, 768 pixels in all
-  // for more (arms then share pixel columns).
-  FrameSize Frame() const { return {kFrameHeight, std::max(192, std::min(768, 48 * num_arms_))}; }
+  // A column of 48 pixels per arm, the frame at least 192 and at most 768
+  // pixels wide (beyond 16 arms the columns narrow; beyond 768 arms a gold
+  // pixel column marks the paying arm in one grey band).
+  FrameSize Frame() const {
+    return {kFrameHeight, std::max(192, std::min(768, 48 * num_arms_))};
+  }
 
   // The arms as grey bars, the paying arm gold; under the arm pulled last a
   // marker, green if it was the paying arm and red if not; arm numbers under
