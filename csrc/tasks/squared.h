@@ -34,6 +34,7 @@
 // - Moves are not clamped to the grid, as in PufferLib: they never need to be.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -174,7 +175,39 @@ class Squared {
     return out;
   }
 
+  // Square cells of up to 64 pixels (a 3 x 3 grid is 192 x 192), within 360
+  // pixels a side for larger grids, and a progress bar below.
+  FrameSize Frame() const { return {side_ * Cell() + kBar, side_ * Cell()}; }
+
+  // The grid (perimeter cells grey), the targets not yet hit as red
+  // squares, the agent as a blue disc, and below a bar of the ticks taken out
+  // of max_ticks.
+  void Draw(const State& s, Canvas& canvas) const {
+    const int cell = Cell(), size = side_ * cell;
+    canvas.Fill({255, 255, 255});
+    canvas.FillRect(0, 0, size, size, {232, 232, 232});
+    canvas.FillRect(cell, cell, size - cell, size - cell, {255, 255, 255});
+    for (int k = 0; k <= side_; ++k) {  // grid lines
+      canvas.FillRect(k * cell - 0.5, 0, k * cell + 0.5, size, {190, 190, 190});
+      canvas.FillRect(0, k * cell - 0.5, size, k * cell + 0.5, {190, 190, 190});
+    }
+    const double inset = 0.15 * cell;
+    for (int w = 0; w < kTargetWords; ++w) {
+      for (uint64_t bits = s.targets[w]; bits != 0; bits &= bits - 1) {
+        const int p = w * 64 + __builtin_ctzll(bits);
+        const int r = cell_row_[p], c = cell_col_[p];
+        canvas.FillRect(c * cell + inset, r * cell + inset, (c + 1) * cell - inset,
+                        (r + 1) * cell - inset, {220, 60, 40});
+      }
+    }
+    canvas.FillCircle((s.col + 0.5) * cell, (s.row + 0.5) * cell, 0.35 * cell, {40, 90, 220});
+    canvas.FillRect(0, size, size, size + kBar, {215, 215, 215});
+    const double done = std::clamp(static_cast<double>(s.tick) / max_ticks_, 0.0, 1.0);
+    canvas.FillRect(0, size + 1, done * size, size + kBar, {90, 90, 90});
+  }
+
  private:
+  static constexpr int kBar = 8;  // pixels of the progress bar
   static constexpr int kMoves[8][2] = {{0, -1}, {0, 1},   {-1, 0}, {1, 0},
                                        {1, -1}, {-1, -1}, {1, 1},  {-1, 1}};
   static constexpr int kNoTarget = 1 << 30;
@@ -190,6 +223,8 @@ class Squared {
     if (r == side_ - 1) return side_ + 2 * (side_ - 2) + c;
     return side_ + 2 * (r - 1) + (c == 0 ? 0 : 1);
   }
+
+  int Cell() const { return std::max(5, std::min(64, 360 / side_)); }
 
   int d_;
   int num_targets_;
