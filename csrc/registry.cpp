@@ -11,6 +11,7 @@
 #include "tasks/connect_four.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
+#include "tasks/memory.h"
 #include "tasks/mountain_car.h"
 #include "tasks/mountain_car_continuous.h"
 #include "tasks/pendulum.h"
@@ -45,6 +46,7 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<MountainCarContinuous>(),
       Entry<Acrobot>(),
       Entry<MountainCar>(),
+      Entry<Memory>(),
   };
   return tasks;
 }

@@ -65,13 +65,16 @@ class ActionBatch {
  public:
   ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k);
 
-  // Throws ValueError on a bad value; returns the rows to hand the engine.
-  const void* Check(const int64_t* ids = nullptr);
+  // Throws ValueError on a bad value, naming the row's owner: row_kind and
+  // ids[j] (or j when ids is null, the rows of a live step being envs 0..k-1);
+  // returns the rows to hand the engine.
+  const void* Check(const int64_t* ids = nullptr, const char* row_kind = "env");
 
  private:
   const ActionSpec& spec_;
   int64_t k_;
   py::array array_;
+  bool uint64_ = false;  // uint64 actions (noted here: Check runs without the GIL)
   std::vector<uint8_t> scratch_;
 };
 
