@@ -18,7 +18,9 @@
 // order. Every expression repeats Gymnasium's operation order in float64 (the
 // build turns off floating-point contraction); `x**2` of a NumPy float64
 // scalar is libm's pow(x, 2.0), which can differ from x * x in the last bit,
-// and NumpySquare makes the same call. The dynamics are the "book" variant,
+// and NumpySquare makes the same call; NumPy's sin and cos of a float64 scalar
+// are libm's (NumPy 2.4 on x86-64; the lockstep test would catch a NumPy that
+// differs). The dynamics are the "book" variant,
 // Gymnasium's default (`book_or_nips="nips"` selects the other); Gymnasium's
 // torque noise is 0 and is not modelled.
 //

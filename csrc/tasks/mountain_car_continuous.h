@@ -24,7 +24,8 @@
 // Num below carries each value with its NumPy type, and the step repeats
 // Gymnasium's expressions in its order, so states, observations and flags
 // match Gymnasium's bit for bit for float32 actions (the build turns off
-// floating-point contraction). The reward is Gymnasium's float64 value
+// floating-point contraction; float32 is the dtype of Gymnasium's
+// action_space, and the engine converts other dtypes to float32). The reward is Gymnasium's float64 value
 // rounded to float32, the engine's reward dtype; a huge action (|a| > ~1e19)
 // gives a reward beyond the float32 range, which is saturated at -FLT_MAX
 // (Gymnasium returns the float64 value). Actions outside [-1, 1] are clamped

@@ -20,7 +20,12 @@
 // - `x**2` of a NumPy float64 (float32) scalar calls libm's pow (powf), which
 //   can differ from x * x in the last bit: NumpySquare does the same call;
 // - angle_normalize uses Python's float modulo (fmod moved to the divisor's
-//   sign), as NumPy's does.
+//   sign), as NumPy's does;
+// - np.sin and np.cos of a float64 scalar return libm's sin and cos (NumPy
+//   2.4 on x86-64; the lockstep test would catch a NumPy that does not).
+// (Float32 actions are what Gymnasium's action_space holds and what the
+// engine steps with: it converts other dtypes to float32. Gymnasium's Pendulum
+// given a float64 action computes those terms in float64 instead.)
 // The reward is Gymnasium's float64 value rounded to float32 (the engine's
 // reward dtype). An action outside [-2, 2] is clipped here, as Gymnasium's
 // Pendulum does itself; NaN and infinity never get here (the bindings refuse

@@ -110,13 +110,13 @@ def _box_actions(rng, n: int, high: float) -> np.ndarray:
     return a.astype(np.float32)[:, None]
 
 
-def _actions(task_id: str, obs: np.ndarray, rng) -> np.ndarray:
-    """Random actions, half of the time an energy-pumping push (along the
-    velocity; for Acrobot, the second joint's) so that MountainCar and Acrobot
-    episodes also terminate."""
+def _actions(task_id: str, obs: np.ndarray, rng, pump: float) -> np.ndarray:
+    """Random actions, with probability `pump` an energy-pumping push (along
+    the velocity; for Acrobot, the second joint's) so that MountainCar and
+    Acrobot episodes also terminate."""
     n = obs.shape[0]
     velocity = obs[:, -1]
-    pump = rng.random(n) < 0.5
+    pump = rng.random(n) < pump
     if task_id in BOX_HIGH:
         a = _box_actions(rng, n, BOX_HIGH[task_id])
         a[pump, 0] = np.where(velocity[pump] >= 0, 1.0, -1.0).astype(np.float32)
@@ -135,7 +135,17 @@ def _expected_reward(g_reward) -> np.float32:
 
 
 def lockstep(
-    make_pool, task_id, n, steps, rng, *, edge=True, gym_kwargs=None, pool_kwargs=None, setup=None
+    make_pool,
+    task_id,
+    n,
+    steps,
+    rng,
+    *,
+    edge=True,
+    gym_kwargs=None,
+    pool_kwargs=None,
+    setup=None,
+    pump=0.5,
 ):
     """Step `n` pool envs and `n` Gymnasium envs side by side; returns
     (episodes, terminations, transitions). Every transition is compared bit for
@@ -159,7 +169,7 @@ def lockstep(
     mismatches, worst = [], {"obs": 0.0, "reward": 0.0}
     episodes = terminations = 0
     for t in range(steps):
-        actions = _actions(task_id, obs, rng)
+        actions = _actions(task_id, obs, rng, pump)
         p_obs, p_rew, p_term, p_trunc, info = pool.step(actions)
         restart = []
         for i, env in enumerate(envs):
@@ -221,6 +231,15 @@ def test_lockstep_with_gymnasium_is_bit_exact(
 ):
     episodes, terminations, _ = lockstep(make_pool, task_id, n, steps, rng)
     assert episodes >= min_episodes and terminations >= min_terminations
+
+
+def test_lockstep_through_mountain_car_continuous_time_limit(make_pool, rng):
+    """Random forces rarely reach the goal: episodes end at Gymnasium's
+    TimeLimit(999), compared in lockstep like every other transition."""
+    episodes, terminations, _ = lockstep(
+        make_pool, "MountainCarContinuous-v0", 8, 2100, rng, edge=False, pump=0.0
+    )
+    assert episodes - terminations >= 8
 
 
 @pytest.mark.parametrize(
