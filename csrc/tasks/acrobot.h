@@ -210,7 +210,8 @@ class Acrobot {
     const double theta1 = s[0], theta2 = s[1], dtheta1 = s[2], dtheta2 = s[3];
     // Python floats: lc1**2 etc. are exact here (powers of 0.5 and 1.0).
     constexpr double lc1_sq = lc1 * lc1, lc2_sq = lc2 * lc2, l1_sq = l1 * l1;
-    const double d1 = m1 * lc1_sq + m2 * (l1_sq + lc2_sq + 2 * l1 * lc2 * std::cos(theta2)) + I1 + I2;
+    const double d1 =
+        m1 * lc1_sq + m2 * (l1_sq + lc2_sq + 2 * l1 * lc2 * std::cos(theta2)) + I1 + I2;
     const double d2 = m2 * (lc2_sq + l1 * lc2 * std::cos(theta2)) + I2;
     const double phi2 = m2 * lc2 * g * std::cos(theta1 + theta2 - M_PI / 2.0);
     const double phi1 = -m2 * l1 * lc2 * NumpySquare(dtheta2) * std::sin(theta2) -

@@ -133,12 +133,15 @@ class Memory {
       canvas.FillRect(x0 + 1, top, x0 + cell - 1, bottom, {90, 90, 90});
       Color fill{20, 20, 20};
       if (s.t == 0 && k == s.cue) fill = kPalette[k % 8];
-      if (s.t > delay_ && k == s.answer) fill = s.answer == s.cue ? Color{40, 200, 60} : Color{220, 40, 40};
+      if (s.t > delay_ && k == s.answer) {
+        fill = s.answer == s.cue ? Color{40, 200, 60} : Color{220, 40, 40};
+      }
       canvas.FillRect(x0 + 3, top + 2, x0 + cell - 3, bottom - 2, fill);
     }
     const double bar_top = bottom + kMargin, width = cell * num_cues_;
     canvas.FillRect(kMargin, bar_top, kMargin + width, bar_top + kBar, {70, 70, 70});
-    const double done = delay_ == 0 ? 1.0 : static_cast<double>(s.t > delay_ ? delay_ : s.t) / delay_;
+    const int32_t elapsed = s.t > delay_ ? delay_ : s.t;
+    const double done = delay_ == 0 ? 1.0 : static_cast<double>(elapsed) / delay_;
     canvas.FillRect(kMargin, bar_top, kMargin + width * done, bar_top + kBar, {230, 230, 230});
   }
 

@@ -25,12 +25,12 @@
 // Gymnasium's expressions in its order, so states, observations and flags
 // match Gymnasium's bit for bit for float32 actions (the build turns off
 // floating-point contraction; float32 is the dtype of Gymnasium's
-// action_space, and the engine converts other dtypes to float32). The reward is Gymnasium's float64 value
-// rounded to float32, the engine's reward dtype; a huge action (|a| > ~1e19)
-// gives a reward beyond the float32 range, which is saturated at -FLT_MAX
-// (Gymnasium returns the float64 value). Actions outside [-1, 1] are clamped
-// for the dynamics, as Gymnasium does; NaN and infinity never get here (the
-// bindings refuse them).
+// action_space, and the engine converts other dtypes to float32).
+// The reward is Gymnasium's float64 value rounded to float32, the engine's
+// reward dtype; a huge action (|a| > ~6e19) gives a reward beyond the float32
+// range, which is saturated at -FLT_MAX (Gymnasium returns the float64
+// value). Actions outside [-1, 1] are clamped for the dynamics, as Gymnasium
+// does; NaN and infinity never get here (the bindings refuse them).
 //
 // reset(instances={"state": float64 [k, 2]}) starts from given (position,
 // velocity) within the observation box, with a float64 state as after
@@ -116,6 +116,7 @@ class MountainCarContinuous {
     if (Less(position, kMinPosition)) position = Num::Py(kMinPosition);
     if (Equal(position, kMinPosition) && velocity.value < 0) velocity = Num::Py(0);
     StepResult r;
+    // position >= goal_position and velocity >= goal_velocity (never NaN here)
     r.terminated = !Less(position, kGoalPosition) && !Less(velocity, goal_velocity_);
     // reward = 100.0 if terminated else 0; reward -= math.pow(action[0], 2) * 0.1
     const double reward = (r.terminated ? 100.0 : 0.0) - LibmSquare(a.value) * 0.1;

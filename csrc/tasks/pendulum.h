@@ -169,7 +169,9 @@ class Pendulum {
     const double end_radius = std::floor(half_width);
     canvas.FillCircle(centre, centre, end_radius, rod);
     canvas.FillCircle(centre + dx * length, centre + dy * length, end_radius, rod);
-    if (s.last_u != 0.0f) DrawTorqueArrow(canvas, centre, scale * std::fabs(s.last_u) / 2, s.last_u);
+    if (s.last_u != 0.0f) {
+      DrawTorqueArrow(canvas, centre, scale * std::fabs(s.last_u) / 2, s.last_u);
+    }
     canvas.FillCircle(centre, centre, std::floor(0.05 * scale), {0, 0, 0});
   }
 
