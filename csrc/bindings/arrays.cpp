@@ -171,13 +171,12 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     : spec_(spec), k_(k) {
   if (spec.kind == ActionSpec::Kind::kDiscrete) {
     array_ = IntegerVector(actions, "actions", k);
-    uint64_ = array_.dtype().kind() == 'u' && array_.itemsize() == 8;
+    NoteLayout();
     return;
   }
   if (actions.is_none()) throw TypeError("actions must be an array, got None");
   array_ = AsArray(actions);
   const char kind = array_.dtype().kind();
-  uint64_ = kind == 'u' && array_.itemsize() == 8;
   if (spec.kind == ActionSpec::Kind::kMultiDiscrete && !IsInteger(array_)) {
     throw TypeError("actions must have an integer dtype, got " +
                     py::str(array_.dtype()).cast<std::string>());
@@ -204,6 +203,17 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     array_ = np.attr("ascontiguousarray")(array_, py::arg("dtype") = np.attr("float32"));
     quiet.attr("__exit__")(py::none(), py::none(), py::none());
   }
+  NoteLayout();
+}
+
+// What Check needs to know about the array, read here with the GIL held
+// (Check runs without it and must not touch Python objects, dtype included).
+void ActionBatch::NoteLayout() {
+  c_contiguous_ = (array_.flags() & py::array::c_style) != 0;
+  if (!IsInteger(array_)) return;
+  int32_rows_ = IsEngineLayout(array_, 'i');
+  uint64_ = array_.dtype().kind() == 'u' && array_.itemsize() == 8;
+  read_ = ReaderFor(array_);
 }
 
 const void* ActionBatch::Check(const int64_t* ids, const char* row_kind) {
@@ -232,7 +242,7 @@ const void* ActionBatch::Check(const int64_t* ids, const char* row_kind) {
     throw ValueError(where + " = " + value + " is out of range [0, " + std::to_string(nvec[c]) +
                      ")" + (ids != nullptr ? " (" + RowName(ids, j, row_kind) + ")" : ""));
   };
-  if (IsEngineLayout(array_, 'i')) {
+  if (int32_rows_) {
     const auto* a = static_cast<const int32_t*>(array_.data());
     bool ok = true;
     if (elements == 1) {
@@ -248,13 +258,13 @@ const void* ActionBatch::Check(const int64_t* ids, const char* row_kind) {
       if (a[e] < 0 || a[e] >= nvec[e % elements]) out_of_range(e, std::to_string(a[e]));
     }
   }
-  if (!(array_.flags() & py::array::c_style)) {
+  if (!c_contiguous_) {
     throw ValueError(
         "actions must be C-contiguous; pass np.ascontiguousarray(...) instead of a strided view");
   }
   scratch_.resize(n * sizeof(int32_t));
   auto* dst = reinterpret_cast<int32_t*>(scratch_.data());
-  const Reader read = ReaderFor(array_);
+  const Reader read = read_;
   for (int64_t e = 0; e < n; ++e) {
     const int64_t value = read(array_.data(), e);
     if (value < 0 || value >= nvec[e % elements]) {

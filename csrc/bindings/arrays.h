@@ -71,10 +71,16 @@ class ActionBatch {
   const void* Check(const int64_t* ids = nullptr, const char* row_kind = "env");
 
  private:
+  void NoteLayout();
+
   const ActionSpec& spec_;
   int64_t k_;
   py::array array_;
-  bool uint64_ = false;  // uint64 actions (noted here: Check runs without the GIL)
+  // The array's layout, noted with the GIL held (see NoteLayout).
+  bool c_contiguous_ = false;
+  bool int32_rows_ = false;  // int32, C-contiguous: checked in place
+  bool uint64_ = false;
+  int64_t (*read_)(const void*, int64_t) = nullptr;  // integer arrays: entry i as int64
   std::vector<uint8_t> scratch_;
 };
 
