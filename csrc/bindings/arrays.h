@@ -55,31 +55,32 @@ class StateIds {
 };
 
 // k rows of actions for an ActionSpec, in the engine's layout ([k, elements]
-// of int32 or float32). The constructor checks type, dtype and shape and
-// reads every fact Check() needs about the array (GIL held); Check() checks
-// every value -- discrete ranges, Box finiteness -- and converts into owned
-// scratch memory when the caller's array is not already in the engine's
-// layout. Check() touches no Python object (not even a dtype's reference
-// count), so it runs without the GIL. Errors name the row's env: env
+// of int32 or float32). The constructor checks type, dtype and shape (GIL
+// held); Check() checks every value -- discrete ranges, Box finiteness -- and
+// converts into owned scratch memory when the caller's array is not already in
+// the engine's layout. Check() needs no GIL. Errors name the row's env: env
 // ids[j] when `ids` is given (send), else row j (step: the env; simulate: the
 // state id's row).
 class ActionBatch {
  public:
   ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k);
 
-  // Throws ValueError on a bad value; returns the rows to hand the engine.
-  const void* Check(const int64_t* ids = nullptr);
+  // Throws ValueError on a bad value, naming the row's owner: row_kind and
+  // ids[j] (or j when ids is null, the rows of a live step being envs 0..k-1);
+  // returns the rows to hand the engine.
+  const void* Check(const int64_t* ids = nullptr, const char* row_kind = "env");
 
  private:
-  void Describe();  // reads data_, engine_layout_, contiguous_, read_ from array_
+  void NoteLayout();
 
   const ActionSpec& spec_;
   int64_t k_;
-  py::array array_;  // keeps the caller's memory alive
-  const void* data_ = nullptr;
-  bool engine_layout_ = false;  // C-contiguous int32 (discrete) or float32 (Box)
-  bool contiguous_ = false;
-  int64_t (*read_)(const void*, int64_t) = nullptr;  // integer entries as int64
+  py::array array_;
+  // The array's layout, noted with the GIL held (see NoteLayout).
+  bool c_contiguous_ = false;
+  bool int32_rows_ = false;  // int32, C-contiguous: checked in place
+  bool uint64_ = false;
+  int64_t (*read_)(const void*, int64_t) = nullptr;  // integer arrays: entry i as int64
   std::vector<uint8_t> scratch_;
 };
 

@@ -12,6 +12,10 @@
 // Reset draws each of the four state variables from U(-0.05, 0.05).
 // Frames are Gymnasium's picture (see Draw), pixel for pixel but for its
 // anti-aliased edges.
+//
+// hide_velocity=True (not in Gymnasium; a memory task): the observation keeps
+// x and theta and reports 0 for both velocities (their bounds become [0, 0]);
+// the dynamics are unchanged, so a policy must infer velocities from history.
 #pragma once
 
 #include <cmath>
@@ -36,6 +40,7 @@ class CartPole {
   explicit CartPole(Kwargs& kwargs) {
     max_episode_steps_ = static_cast<int32_t>(kwargs.Int("max_episode_steps", 500, 1, 1 << 30));
     sutton_barto_reward_ = kwargs.Bool("sutton_barto_reward", false);
+    hide_velocity_ = kwargs.Bool("hide_velocity", false);
     kwargs.CheckAllUsed(kId);
   }
 
@@ -43,11 +48,12 @@ class CartPole {
     // Gymnasium's bounds, rounded to float32 as its Box stores them.
     const double x_high = static_cast<float>(kXThreshold * 2);
     const double theta_high = static_cast<float>(kThetaThreshold * 2);
+    const double v_low = hide_velocity_ ? 0.0 : -kInf, v_high = hide_velocity_ ? 0.0 : kInf;
     TaskSpec spec;
     spec.action = ActionSpec::Discrete(2);
     spec.obs_fields.push_back({"obs", DType::kFloat32, {4},
-                               {-x_high, -kInf, -theta_high, -kInf},
-                               {x_high, kInf, theta_high, kInf}});
+                               {-x_high, v_low, -theta_high, v_low},
+                               {x_high, v_high, theta_high, v_high}});
     // reset(instances={"state": float64 [k, 4]}) starts episodes from given states.
     spec.instance_fields.push_back({"state", DType::kFloat64, {4}});
     return spec;
@@ -105,9 +111,9 @@ class CartPole {
   void WriteObs(const State& s, const ObsRow& row) const {
     float* o = row.Get<float>(0);
     o[0] = static_cast<float>(s.x);
-    o[1] = static_cast<float>(s.x_dot);
+    o[1] = hide_velocity_ ? 0.0f : static_cast<float>(s.x_dot);
     o[2] = static_cast<float>(s.theta);
-    o[3] = static_cast<float>(s.theta_dot);
+    o[3] = hide_velocity_ ? 0.0f : static_cast<float>(s.theta_dot);
   }
 
   std::string Render(const State& s) const {
@@ -176,6 +182,7 @@ class CartPole {
 
   int32_t max_episode_steps_;
   bool sutton_barto_reward_;
+  bool hide_velocity_;
 };
 
 }  // namespace pyenvpool

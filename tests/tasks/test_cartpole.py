@@ -164,3 +164,36 @@ def test_frames_of_extreme_states_are_drawn_clipped(make_pool):
     for frame in frames[:2]:  # nothing but the track: the cart is off screen
         assert (np.delete(frame, 299, axis=0) == 255).all()
     assert (frames[2, 285:315, 280:320] == 0).any()
+
+
+def test_hide_velocity_zeroes_the_velocities_and_nothing_else(make_pool, rng):
+    """hide_velocity=True (a memory task): the same episodes as the plain task,
+    with x and theta observed and both velocities reported as 0."""
+    n = 64
+    hidden = make_pool("CartPole-v1", n, seed=8, hide_velocity=True)
+    plain = make_pool("CartPole-v1", n, seed=8)
+    h_obs, _ = hidden.reset()
+    p_obs, _ = plain.reset()
+    assert (h_obs["obs"][:, [1, 3]] == 0).all()
+    assert np.array_equal(h_obs["obs"][:, [0, 2]], p_obs["obs"][:, [0, 2]])
+    episodes = 0
+    for _ in range(300):
+        actions = rng.integers(0, 2, n)
+        h = hidden.step(actions, copy=True)
+        p = plain.step(actions, copy=True)
+        for obs_h in (h[0]["obs"], h[4]["final_obs"]["obs"]):
+            assert (obs_h[:, [1, 3]] == 0).all()
+        assert np.array_equal(h[0]["obs"][:, [0, 2]], p[0]["obs"][:, [0, 2]])
+        done = h[2] | h[3]
+        assert np.array_equal(
+            h[4]["final_obs"]["obs"][done][:, [0, 2]], p[4]["final_obs"]["obs"][done][:, [0, 2]]
+        )
+        for a, b in zip(h[1:4], p[1:4]):
+            assert np.array_equal(a, b)
+        episodes += int(done.sum())
+    assert episodes > 500
+    box = hidden.single_observation_space["obs"]
+    assert box.low[[1, 3]].tolist() == [0, 0] and box.high[[1, 3]].tolist() == [0, 0]
+    assert box.low[0] == -4.8 and np.isclose(box.high[2], 0.41887903)
+    assert "hide_velocity=1" in hidden.config and "hide_velocity=0" in plain.config
+    assert box.contains(h[0]["obs"][0])

@@ -172,7 +172,7 @@ def test_spec_defaults_and_config(make_pool):
     field = pool.spec.fields["grid"]
     assert field.shape == (3, 3) and field.dtype == np.float32
     assert field.low.min() == -1 and field.high.max() == 1
-    assert pool.config == "distance_to_target=1;num_targets=4;"
+    assert pool.config == "distance_to_target=1;multi_discrete=0;num_targets=4;"
 
 
 @pytest.mark.parametrize(
