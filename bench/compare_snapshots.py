@@ -6,7 +6,8 @@ For each task, one SPO-shaped search is: snapshot the live envs (one root per
 env), fan each root out to `particles` copies, simulate them `depth` times,
 release everything. Live stepping uses the same batch size as one simulate
 call (roots * particles envs). Actions are random *legal* actions (from
-`action_mask` where the task has one), drawn outside the timed region; only
+`action_mask` where the task has one; uniform within the bounds of a Box, per
+component for MultiDiscrete), drawn outside the timed region; only
 the engine calls are timed. Prints simulated and live steps/s, their ratio,
 and the bytes of one snapshot.
 """
@@ -21,10 +22,15 @@ import numpy as np
 import pyenvpool
 
 
-def legal_actions(obs: dict, num_actions: int, rng: np.random.Generator) -> np.ndarray:
+def legal_actions(obs: dict, space, rng: np.random.Generator) -> np.ndarray:
+    """Random legal actions of the pool's action space (`pool.spec.action`)."""
     n = next(iter(obs.values())).shape[0]
+    if space.kind == "box":
+        return rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32)
+    if space.kind == "multi_discrete":
+        return np.stack([rng.integers(0, k, n) for k in space.nvec], 1).astype(np.int32)
     if "action_mask" not in obs:
-        return rng.integers(0, num_actions, n).astype(np.int32)
+        return rng.integers(0, space.nvec[0], n).astype(np.int32)
     mask = obs["action_mask"].reshape(n, -1)
     scores = rng.random(mask.shape) * mask
     return scores.argmax(axis=1).astype(np.int32)
@@ -35,7 +41,7 @@ def live_rate(task_id: str, batch: int, steps: int, rng) -> float:
     obs, _ = pool.reset()
     elapsed = 0.0
     for _ in range(steps):
-        actions = legal_actions(obs, pool.spec.num_actions, rng)
+        actions = legal_actions(obs, pool.spec.action, rng)
         start = time.perf_counter()
         obs, *_ = pool.step(actions)
         elapsed += time.perf_counter() - start
@@ -55,7 +61,7 @@ def search_rate(task_id: str, roots: int, particles: int, depth: int, searches: 
         sim_obs = {k: np.repeat(v, particles, axis=0) for k, v in obs.items()}
         created = [root_ids]
         for _ in range(depth):
-            actions = legal_actions(sim_obs, pool.spec.num_actions, rng)
+            actions = legal_actions(sim_obs, pool.spec.action, rng)
             start = time.perf_counter()
             sim_obs, _, _, _, ids = pool.simulate(ids, actions)
             elapsed += time.perf_counter() - start
@@ -66,7 +72,7 @@ def search_rate(task_id: str, roots: int, particles: int, depth: int, searches: 
         pool.release(np.concatenate(created))
         elapsed += time.perf_counter() - start
         assert pool.snapshot_count == 0
-        obs, *_ = pool.step(legal_actions(obs, pool.spec.num_actions, rng))
+        obs, *_ = pool.step(legal_actions(obs, pool.spec.action, rng))
         obs = {k: v.copy() for k, v in obs.items()}
     bytes_per_state = pool.state_bytes
     pool.close()

@@ -55,6 +55,26 @@ def test_maze_step(benchmark, num_envs):
     pool.close()
 
 
+@pytest.mark.parametrize("num_envs", [256, 4096])
+def test_pendulum_step(benchmark, num_envs):
+    """Box actions: random torques, a third of them out of range (the task clips)."""
+    pool = pyenvpool.make("Pendulum-v1", num_envs, num_threads=2)
+    pool.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-3, 3, (STEPS_PER_ROUND, num_envs, 1)).astype(np.float32)
+
+    def run():
+        for a in actions:
+            result = pool.step(a)
+        return result
+
+    obs, reward, *_ = benchmark(run)
+    assert reward.max() <= 0 and reward.min() >= -16.3
+    assert np.abs(obs["obs"][:, 2]).max() <= 8
+    benchmark.extra_info["steps_per_s"] = num_envs * STEPS_PER_ROUND / benchmark.stats.stats.median
+    pool.close()
+
+
 @pytest.mark.parametrize("task_id", ["CartPole-v1", "Maze-v0"])
 def test_spo_shaped_search(benchmark, task_id):
     """snapshot -> simulate (fan-out 16, depth 4) -> release, for 256 roots."""

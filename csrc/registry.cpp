@@ -4,12 +4,17 @@
 // derive from the task.
 #include "registry.h"
 
+#include "tasks/acrobot.h"
 #include "tasks/bandit.h"
 #include "tasks/binpack.h"
 #include "tasks/cartpole.h"
 #include "tasks/connect_four.h"
 #include "tasks/delay.h"
 #include "tasks/maze.h"
+#include "tasks/memory.h"
+#include "tasks/mountain_car.h"
+#include "tasks/mountain_car_continuous.h"
+#include "tasks/pendulum.h"
 #include "tasks/squared.h"
 
 namespace pyenvpool {
@@ -37,6 +42,11 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<Delay>(),
       Entry<Bandit>(),
       Entry<Squared>(),
+      Entry<Pendulum>(),
+      Entry<MountainCarContinuous>(),
+      Entry<Acrobot>(),
+      Entry<MountainCar>(),
+      Entry<Memory>(),
   };
   return tasks;
 }

@@ -193,6 +193,22 @@ for kwargs, error in (({"length": 1}, ValueError), ({"width": 3}, TypeError)):
     except error as e:
         assert next(iter(kwargs)) in str(e)
 assert "A" in a.render(0) and "G" in a.render(0)
+
+# rgb frames: the declared shape, the same in a pool holding the same states
+# (c, imported, with its own thread count), the goal's cell green and the
+# agent's disc blue where the observation puts them.
+actions = np.ones(n, np.int32)
+obs = a.step(actions, copy=True)[0]["obs"]
+assert np.array_equal(c.step(actions, copy=True)[0]["obs"], obs)
+assert a.frame_shape == (32, 192, 3) and "rgb_array" in a.render_modes
+frames = a.render(np.arange(8), mode="rgb_array")
+assert frames.shape == (8, 32, 192, 3) and frames.dtype == np.uint8
+assert np.array_equal(frames, c.render(np.arange(8), mode="rgb_array"))
+cells = np.rint(obs[:8] * (length - 1)).astype(int)
+rows = np.arange(8)
+assert (frames[rows, 1, 32 * cells[:, 1] + 16] == (60, 180, 75)).all()
+assert (frames[rows, 16, 32 * cells[:, 0] + 16] == (40, 90, 220)).all()
+assert np.array_equal(a.render(3, mode="rgb_array"), frames[3])
 print("engine checks passed")
 """
 
@@ -203,6 +219,7 @@ def test_the_built_task_runs_the_pages_examples_and_gets_the_engine_for_free(cus
     script.write_text("\n\n".join(body for _, body in tagged_blocks("python", "custom-build")))
     printed = _run(custom_build, [str(script)]).stdout
     assert f"Spec({task_id()}, fields={{obs: float32[2]}}, action=Discrete(2))" in printed, printed
+    assert "(32, 320, 3)" in printed, printed
     checks = custom_build / "engine_checks.py"
     checks.write_text(ENGINE_CHECKS.replace("Corridor-v0", task_id()))
     assert "engine checks passed" in _run(custom_build, [str(checks)]).stdout

@@ -3,7 +3,10 @@
 A state machine drives one pool through random sequences of reset, step,
 snapshot, restore, simulate, release and close, with valid and invalid
 arguments (wrong dtypes, shapes and ranges, NaN, huge values, non-contiguous
-and read-only arrays, stale ids, calls after close). After every call:
+and read-only arrays, stale ids, calls after close). It runs once per action
+space: Discrete (CartPole-v1), Box (Pendulum-v1, valid actions any finite
+float32, huge ones included) and MultiDiscrete (Squared-v0 with
+multi_discrete=True). After every call:
 
 - nothing crashed, and every failure was one of the documented exception
   types with a non-empty message;
@@ -24,7 +27,7 @@ DOCUMENTED = (TypeError, ValueError, KeyError, RuntimeError, pyenvpool.SnapshotC
 N = 6
 CAP = 40
 
-junk_arrays = st.one_of(
+junk_discrete = st.one_of(
     st.just(np.zeros(N, np.float32)),
     st.just(np.full(N, np.nan)),
     st.just(np.full(N, 2**62, np.int64)),
@@ -38,6 +41,34 @@ junk_arrays = st.one_of(
     st.just([1.5] * N),
     st.just(np.array([True] * N)),
 )
+junk_box = st.one_of(
+    st.just(np.full((N, 1), np.nan, np.float32)),
+    st.just(np.full((N, 1), -np.inf)),
+    st.just(np.full((N, 1), 1e300)),
+    st.just(np.zeros(N, np.float32)),
+    st.just(np.zeros((N, 2), np.float32)),
+    st.just(np.zeros((N + 1, 1), np.float32)),
+    st.just(np.zeros((0, 1), np.float32)),
+    st.just(np.zeros((N, 1), bool)),
+    st.just(np.zeros((N, 1), complex)),
+    st.just("not an array"),
+    st.just(None),
+    st.just([[np.nan]] * N),
+)
+junk_multi_discrete = st.one_of(
+    st.just(np.full((N, 2), 3, np.int32)),
+    st.just(np.full((N, 2), -1, np.int8)),
+    st.just(np.full((N, 2), 2**63 + 1, np.uint64)),
+    st.just(np.zeros(N, np.int32)),
+    st.just(np.zeros((N, 3), np.int32)),
+    st.just(np.zeros((N, 4), np.int32)[:, ::2]),
+    st.just(np.zeros((N, 2), np.float32)),
+    st.just(np.zeros((N, 2), bool)),
+    st.just("not an array"),
+    st.just(None),
+    st.just([[1.5, 0]] * N),
+)
+finite_float32 = st.floats(allow_nan=False, allow_infinity=False, width=32)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -47,9 +78,16 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 class PoolMachine(RuleBasedStateMachine):
+    TASK, KWARGS = "CartPole-v1", {}
+    STATE_WIDTH = 4  # of the task's 'state' instance field; None: no instances
+    JUNK = junk_discrete
+
     def __init__(self):
         super().__init__()
-        self.pool = pyenvpool.make("CartPole-v1", N, seed=0, max_snapshots=CAP, num_threads=2)
+        self.pool = pyenvpool.make(
+            self.TASK, N, seed=0, max_snapshots=CAP, num_threads=2, **self.KWARGS
+        )
+        self.space = self.pool.spec.action
         self.pool.reset()
         self.ids: set[int] = set()
         self.released: list[int] = []
@@ -62,14 +100,29 @@ class PoolMachine(RuleBasedStateMachine):
             assert str(e), f"{type(e).__name__} without a message"
             return None
 
+    def actions(self, data, k: int) -> np.ndarray:
+        """k valid actions of the pool's space."""
+        space = self.space
+        if space.kind == "box":
+            size = k * int(np.prod(space.shape))
+            values = data.draw(st.lists(finite_float32, min_size=size, max_size=size))
+            return np.array(values, np.float32).reshape((k, *space.shape))
+        rows = [[data.draw(st.integers(0, n - 1)) for n in space.nvec] for _ in range(k)]
+        a = np.array(rows, np.int32)
+        return a[:, 0] if space.kind == "discrete" else a
+
+    def zeros(self) -> np.ndarray:
+        """Valid actions for every env (0 is in every space here)."""
+        return np.zeros((N, *self.space.shape), self.space.dtype)
+
     # -------------------------------------------------------------- valid
-    @rule(actions=st.lists(st.integers(0, 1), min_size=N, max_size=N), ro=st.booleans())
-    def step(self, actions, ro):
-        a = np.array(actions, np.int32)
+    @rule(data=st.data(), ro=st.booleans())
+    def step(self, data, ro):
+        a = self.actions(data, N)
         result = self.call(self.pool.step, _read_only(a) if ro else a)
         if not self.closed:
             assert result is not None
-            assert np.all(np.isfinite(result[0]["obs"]))
+            assert all(np.all(np.isfinite(v)) for v in result[0].values())
 
     @rule(seed=st.one_of(st.none(), st.integers(0, 2**64 - 1)))
     def reset(self, seed):
@@ -85,8 +138,8 @@ class PoolMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def simulate(self, data):
         chosen = data.draw(st.lists(st.sampled_from(sorted(self.ids)), min_size=1, max_size=8))
-        actions = data.draw(st.lists(st.integers(0, 1), min_size=len(chosen), max_size=len(chosen)))
-        result = self.call(self.pool.simulate, np.array(chosen), np.array(actions))
+        actions = self.actions(data, len(chosen))
+        result = self.call(self.pool.simulate, np.array(chosen), actions)
         if result is not None:
             self.ids.update(int(i) for i in result[4])
 
@@ -95,16 +148,12 @@ class PoolMachine(RuleBasedStateMachine):
     def restore_then_step_matches_simulate(self, data):
         state = data.draw(st.sampled_from(sorted(self.ids)))
         env = data.draw(st.integers(0, N - 1))
-        action = data.draw(st.integers(0, 1))
-        sim = self.call(self.pool.simulate, [state], [action])
+        action = self.actions(data, 1)
+        sim = self.call(self.pool.simulate, [state], action)
         if sim is None:
             return
-        sim_obs, sim_reward, sim_term, sim_trunc = (
-            sim[0]["obs"].copy(),
-            sim[1].copy(),
-            sim[2].copy(),
-            sim[3].copy(),
-        )
+        sim_obs = {k: v.copy() for k, v in sim[0].items()}
+        sim_reward, sim_term, sim_trunc = sim[1].copy(), sim[2].copy(), sim[3].copy()
         self.ids.add(int(sim[4][0]))
         if sim_term[0] or sim_trunc[0]:
             restored = self.call(self.pool.restore, [state], env_ids=[env])
@@ -112,12 +161,15 @@ class PoolMachine(RuleBasedStateMachine):
                 return
         else:
             assert self.call(self.pool.restore, [state], env_ids=[env]) is not None
-        actions = np.zeros(N, np.int32)
-        actions[env] = action
+        actions = self.zeros()
+        actions[env] = action[0]
         obs, reward, term, trunc, info = self.pool.step(actions)
-        got = info["final_obs"]["obs"][env] if (term[env] or trunc[env]) else obs["obs"][env]
-        assert np.array_equal(got, sim_obs[0])
+        done = term[env] or trunc[env]
+        for k in obs:
+            got = info["final_obs"][k][env] if done else obs[k][env]
+            assert np.array_equal(got, sim_obs[k][0])
         assert reward[env] == sim_reward[0] and term[env] == sim_term[0]
+        assert trunc[env] == sim_trunc[0]
 
     @precondition(lambda self: self.ids)
     @rule(data=st.data())
@@ -129,15 +181,16 @@ class PoolMachine(RuleBasedStateMachine):
             self.released += chosen
 
     # ------------------------------------------------------------ invalid
-    @rule(bad=junk_arrays)
-    def step_with_junk(self, bad):
-        assert self.call(self.pool.step, bad) is None
+    @rule(data=st.data())
+    def step_with_junk(self, data):
+        assert self.call(self.pool.step, data.draw(self.JUNK)) is None
 
-    @rule(bad=junk_arrays)
-    def simulate_with_junk(self, bad):
+    @rule(data=st.data())
+    def simulate_with_junk(self, data):
+        bad = data.draw(self.JUNK)
         ids = np.array(sorted(self.ids)[:1] or [0])
         assert self.call(self.pool.simulate, ids, bad) is None
-        assert self.call(self.pool.simulate, bad, [0] * N) is None
+        assert self.call(self.pool.simulate, bad, self.zeros()) is None
 
     @precondition(lambda self: self.released)
     @rule(data=st.data())
@@ -155,17 +208,15 @@ class PoolMachine(RuleBasedStateMachine):
         assert self.call(self.pool.reset, env_ids=env_ids) is None
         assert self.call(self.pool.reset, env_ids=[0, 0]) is None  # duplicates
 
-    @rule(
-        state=st.sampled_from(
-            [
-                np.full((N, 4), np.nan),
-                np.full((N, 4), np.inf),
-                np.zeros((N, 3)),
-                np.zeros((N, 4), bool),
-            ]
-        )
-    )
-    def bad_instances(self, state):
+    @rule(bad=st.sampled_from(["nan", "inf", "narrow", "bool"]))
+    def bad_instances(self, bad):
+        d = self.STATE_WIDTH or 4  # a task without instances refuses any
+        state = {
+            "nan": np.full((N, d), np.nan),
+            "inf": np.full((N, d), np.inf),
+            "narrow": np.zeros((N, d - 1)),
+            "bool": np.zeros((N, d), bool),
+        }[bad]
         assert self.call(self.pool.reset, instances={"state": state}) is None
 
     @precondition(lambda self: not self.closed)
@@ -196,7 +247,7 @@ class PoolMachine(RuleBasedStateMachine):
     def closed_pools_refuse_work(self):
         if self.closed:
             try:
-                self.pool.step(np.zeros(N, np.int32))
+                self.pool.step(self.zeros())
             except RuntimeError as e:
                 assert "closed" in str(e)
             else:
@@ -213,3 +264,26 @@ PoolMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestPoolMachine = PoolMachine.TestCase
+
+
+class BoxPoolMachine(PoolMachine):
+    TASK, KWARGS = "Pendulum-v1", {}
+    STATE_WIDTH = 2
+    JUNK = junk_box
+
+
+class MultiDiscretePoolMachine(PoolMachine):
+    TASK, KWARGS = "Squared-v0", {"multi_discrete": True}
+    STATE_WIDTH = None
+    JUNK = junk_multi_discrete
+
+
+for machine in (BoxPoolMachine, MultiDiscretePoolMachine):
+    machine.TestCase.settings = settings(
+        max_examples=80,
+        stateful_step_count=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+TestBoxPoolMachine = BoxPoolMachine.TestCase
+TestMultiDiscretePoolMachine = MultiDiscretePoolMachine.TestCase

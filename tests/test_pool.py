@@ -186,6 +186,89 @@ def test_bad_actions_raise_and_leave_pool_usable(make_pool, actions, error, mess
         assert np.array_equal(a[0]["obs"], b[0]["obs"]) and np.array_equal(a[1], b[1])
 
 
+def _nan_at(row: int, value: float) -> np.ndarray:
+    a = np.zeros((8, 1), np.float32)
+    a[row, 0] = value
+    return a
+
+
+# Box: Pendulum-v1, Box(-2, 2, (1,)).
+BAD_BOX_ACTIONS = [
+    (_nan_at(2, np.nan), ValueError, r"actions\[2\] \(env 2\) is NaN or infinite"),
+    (_nan_at(5, np.inf), ValueError, r"actions\[5\] \(env 5\) is NaN or infinite"),
+    (_nan_at(0, -np.inf), ValueError, r"actions\[0\] \(env 0\) is NaN or infinite"),
+    (np.full((8, 1), 1e300), ValueError, "beyond the float32 range"),
+    (np.zeros(8, np.float32), ValueError, r"shape \(8, 1\), got \(8,\)"),
+    (np.zeros((8, 2), np.float32), ValueError, r"shape \(8, 1\), got \(8, 2\)"),
+    (np.zeros((8, 1, 1), np.float32), ValueError, "shape"),
+    (np.zeros((9, 1), np.float32), ValueError, r"got \(9, 1\)"),
+    (np.zeros((8, 1), bool), TypeError, "real .*dtype, got bool"),
+    (np.zeros((8, 1), complex), TypeError, "real"),
+    (np.zeros((8, 1), object), TypeError, "real"),
+    ("abcdefgh", TypeError, "real"),
+    (None, TypeError, "None"),
+    ([[0.5]] * 7, ValueError, "shape"),
+]
+
+# MultiDiscrete: Squared-v0 with multi_discrete=True, MultiDiscrete([3, 3]).
+BAD_MULTI_DISCRETE_ACTIONS = [
+    (
+        np.array([[1, 1]] * 3 + [[1, 3]] + [[1, 1]] * 4),
+        ValueError,
+        r"actions\[3, 1\] = 3 is out of range \[0, 3\)",
+    ),
+    (np.array([[1, 1]] * 6 + [[-1, 1]] + [[1, 1]]), ValueError, r"actions\[6, 0\] = -1"),
+    (
+        np.full((8, 2), 2**63 + 1, np.uint64),
+        ValueError,
+        r"actions\[0, 0\] = 9223372036854775809 is out of range",
+    ),
+    (np.full((8, 2), 2**40), ValueError, "out of range"),
+    (np.ones(8, np.int32), ValueError, r"shape \(8, 2\), got \(8,\)"),
+    (np.ones((8, 3), np.int32), ValueError, r"shape \(8, 2\), got \(8, 3\)"),
+    (np.ones((8, 2, 1), np.int32), ValueError, "shape"),
+    (np.ones((8, 2), np.float32), TypeError, "integer dtype"),
+    (np.ones((8, 2), bool), TypeError, "integer dtype"),
+    (np.ones((8, 4), np.int32)[:, ::2], ValueError, "C-contiguous"),
+    ([[1.5, 1]] * 8, TypeError, "integer dtype"),
+    (None, TypeError, "None"),
+]
+
+
+@pytest.mark.parametrize(
+    "task_id, kwargs, good, actions, error, message",
+    [
+        ("Pendulum-v1", {}, np.linspace(-3, 3, 8, dtype=np.float32)[:, None], *case)
+        for case in BAD_BOX_ACTIONS
+    ]
+    + [
+        (
+            "Squared-v0",
+            {"multi_discrete": True},
+            np.array([[k % 3, k // 3] for k in range(8)]),
+            *case,
+        )
+        for case in BAD_MULTI_DISCRETE_ACTIONS
+    ],
+)
+def test_bad_box_and_multi_discrete_actions_leave_pool_usable(
+    make_pool, task_id, kwargs, good, actions, error, message
+):
+    pool = make_pool(task_id, 8, seed=4, **kwargs)
+    reference = make_pool(task_id, 8, seed=4, **kwargs)
+    for p in (pool, reference):
+        p.reset()
+        p.step(good)
+    with pytest.raises(error, match=message):
+        pool.step(actions)
+    # Nothing changed: the pool steps exactly like one that never saw the bad call.
+    for _ in range(20):
+        a = pool.step(good, copy=True)
+        b = reference.step(good, copy=True)
+        assert all(np.array_equal(a[0][k], b[0][k]) for k in a[0])
+        assert np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+
+
 def test_python_list_actions_work(make_pool):
     pool = make_pool("CartPole-v1", 4)
     pool.reset()

@@ -9,7 +9,15 @@ import pytest
 
 import pyenvpool
 
-TASKS = ["CartPole-v1", "Maze-v0", "BinPack-v0", "Squared-v0", "ConnectFour-v0", "Bandit-v0"]
+TASKS = [
+    "CartPole-v1",
+    "Maze-v0",
+    "BinPack-v0",
+    "Squared-v0",
+    "ConnectFour-v0",
+    "Bandit-v0",
+    "Memory-v0",
+]
 
 
 def _copy(result):

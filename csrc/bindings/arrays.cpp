@@ -66,8 +66,9 @@ bool IsEngineLayout(const py::array& arr, char kind) {
   return arr.dtype().kind() == kind && arr.itemsize() == 4 && (arr.flags() & py::array::c_style);
 }
 
-std::string RowName(const int64_t* ids, int64_t j) {
-  return ids != nullptr ? "env " + std::to_string(ids[j]) : "row " + std::to_string(j);
+// What row j of a batch of actions belongs to: "env 3", "state id 42".
+std::string RowName(const int64_t* ids, int64_t j, const char* kind) {
+  return std::string(kind) + " " + std::to_string(ids != nullptr ? ids[j] : j);
 }
 
 }  // namespace
@@ -170,6 +171,7 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     : spec_(spec), k_(k) {
   if (spec.kind == ActionSpec::Kind::kDiscrete) {
     array_ = IntegerVector(actions, "actions", k);
+    NoteLayout();
     return;
   }
   if (actions.is_none()) throw TypeError("actions must be an array, got None");
@@ -201,9 +203,20 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     array_ = np.attr("ascontiguousarray")(array_, py::arg("dtype") = np.attr("float32"));
     quiet.attr("__exit__")(py::none(), py::none(), py::none());
   }
+  NoteLayout();
 }
 
-const void* ActionBatch::Check(const int64_t* ids) {
+// What Check needs to know about the array, read here with the GIL held
+// (Check runs without it and must not touch Python objects, dtype included).
+void ActionBatch::NoteLayout() {
+  c_contiguous_ = (array_.flags() & py::array::c_style) != 0;
+  if (!IsInteger(array_)) return;
+  int32_rows_ = IsEngineLayout(array_, 'i');
+  uint64_ = array_.dtype().kind() == 'u' && array_.itemsize() == 8;
+  read_ = ReaderFor(array_);
+}
+
+const void* ActionBatch::Check(const int64_t* ids, const char* row_kind) {
   const int64_t elements = spec_.NumElements();
   const int64_t n = k_ * elements;
   if (spec_.kind == ActionSpec::Kind::kBox) {
@@ -211,7 +224,7 @@ const void* ActionBatch::Check(const int64_t* ids) {
     for (int64_t e = 0; e < n; ++e) {
       if (!std::isfinite(values[e])) {
         const int64_t j = e / elements;
-        throw ValueError("actions[" + std::to_string(j) + "] (" + RowName(ids, j) +
+        throw ValueError("actions[" + std::to_string(j) + "] (" + RowName(ids, j, row_kind) +
                          ") is NaN or infinite (or beyond the float32 range); actions must be "
                          "finite");
       }
@@ -221,15 +234,15 @@ const void* ActionBatch::Check(const int64_t* ids) {
 
   // Discrete and MultiDiscrete: int32 in [0, n_c) for component c.
   const int32_t* nvec = spec_.nvec.data();
-  auto out_of_range = [&](int64_t e, int64_t value) {
+  auto out_of_range = [&](int64_t e, const std::string& value) {
     const int64_t j = e / elements, c = e % elements;
     const std::string where = spec_.kind == ActionSpec::Kind::kDiscrete
                                   ? "actions[" + std::to_string(j) + "]"
                                   : "actions[" + std::to_string(j) + ", " + std::to_string(c) + "]";
-    throw ValueError(where + " = " + std::to_string(value) + " is out of range [0, " +
-                     std::to_string(nvec[c]) + ")" + (ids != nullptr ? " (" + RowName(ids, j) + ")" : ""));
+    throw ValueError(where + " = " + value + " is out of range [0, " + std::to_string(nvec[c]) +
+                     ")" + (ids != nullptr ? " (" + RowName(ids, j, row_kind) + ")" : ""));
   };
-  if (IsEngineLayout(array_, 'i')) {
+  if (int32_rows_) {
     const auto* a = static_cast<const int32_t*>(array_.data());
     bool ok = true;
     if (elements == 1) {
@@ -242,21 +255,22 @@ const void* ActionBatch::Check(const int64_t* ids) {
     }
     if (ok) return a;
     for (int64_t e = 0; e < n; ++e) {
-      if (a[e] < 0 || a[e] >= nvec[e % elements]) out_of_range(e, a[e]);
+      if (a[e] < 0 || a[e] >= nvec[e % elements]) out_of_range(e, std::to_string(a[e]));
     }
   }
-  if (!(array_.flags() & py::array::c_style)) {
+  if (!c_contiguous_) {
     throw ValueError(
         "actions must be C-contiguous; pass np.ascontiguousarray(...) instead of a strided view");
   }
   scratch_.resize(n * sizeof(int32_t));
   auto* dst = reinterpret_cast<int32_t*>(scratch_.data());
-  const Reader read = ReaderFor(array_);
+  const Reader read = read_;
   for (int64_t e = 0; e < n; ++e) {
     const int64_t value = read(array_.data(), e);
     if (value < 0 || value >= nvec[e % elements]) {
       // uint64 beyond int64 reads as -1: show the caller's own digits instead.
-      out_of_range(e, value);
+      out_of_range(e, uint64_ ? std::to_string(static_cast<const uint64_t*>(array_.data())[e])
+                              : std::to_string(value));
     }
     dst[e] = static_cast<int32_t>(value);
   }

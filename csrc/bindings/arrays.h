@@ -65,13 +65,22 @@ class ActionBatch {
  public:
   ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k);
 
-  // Throws ValueError on a bad value; returns the rows to hand the engine.
-  const void* Check(const int64_t* ids = nullptr);
+  // Throws ValueError on a bad value, naming the row's owner: row_kind and
+  // ids[j] (or j when ids is null, the rows of a live step being envs 0..k-1);
+  // returns the rows to hand the engine.
+  const void* Check(const int64_t* ids = nullptr, const char* row_kind = "env");
 
  private:
+  void NoteLayout();
+
   const ActionSpec& spec_;
   int64_t k_;
   py::array array_;
+  // The array's layout, noted with the GIL held (see NoteLayout).
+  bool c_contiguous_ = false;
+  bool int32_rows_ = false;  // int32, C-contiguous: checked in place
+  bool uint64_ = false;
+  int64_t (*read_)(const void*, int64_t) = nullptr;  // integer arrays: entry i as int64
   std::vector<uint8_t> scratch_;
 };
 

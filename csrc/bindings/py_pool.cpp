@@ -138,7 +138,7 @@ py::tuple PyPool::Simulate(py::handle state_ids, py::handle actions) {
   py::array_t<int64_t> new_ids(static_cast<py::ssize_t>(k));
   int64_t* dst = new_ids.mutable_data();
   BatchArrays sim = Engine([&] {
-    const void* rows = batch.Check();
+    const void* rows = batch.Check(states.data(), "state id");
     pool_->CheckStateIds(states.data(), k);
     pool_->Simulate(states.data(), rows, k, dst);
     return pool_->sim();  // shared references: these buffers hold this call's rows

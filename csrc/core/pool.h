@@ -231,11 +231,11 @@ class Pool final : public PoolBase {
   }
 
   void Step(const void* actions, const Targets& out) override {
-    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        StepLive(i, ActionAt<Task>(actions, i, action_elements_), out);
-      }
-    });
+    if (autoreset_) {
+      StepAll<true>(actions, out);
+    } else {
+      StepAll<false>(actions, out);
+    }
   }
 
   void Reset(const int64_t* env_ids, int64_t k, const uint64_t* seeds,
@@ -427,12 +427,29 @@ class Pool final : public PoolBase {
   // `action` is that env's row of actions.
   static void AsyncStep(void* ctx, int64_t env, const void* action) {
     auto* self = static_cast<Pool*>(ctx);
-    self->StepLive(env, ActionAt<Task>(action, 0, self->action_elements_), self->staging_);
+    const auto a = ActionAt<Task>(action, 0, self->action_elements_);
+    if (self->autoreset_) {
+      self->template StepLive<true>(env, a, self->staging_);
+    } else {
+      self->template StepLive<false>(env, a, self->staging_);
+    }
   }
 
+  // The auto-reset choice is a template argument so the common loop carries
+  // no per-env branch for it.
+  template <bool kAutoreset>
+  void StepAll(const void* actions, const Targets& out) {
+    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        StepLive<kAutoreset>(i, ActionAt<Task>(actions, i, action_elements_), out);
+      }
+    });
+  }
+
+  template <bool kAutoreset>
   void StepLive(int64_t i, ActionOf<Task> action, const Targets& out) {
     Slot& s = slots_[i];
-    if (!autoreset_ && ended_[i] != 0) {  // finished, not yet reset: absorbing
+    if (!kAutoreset && ended_[i] != 0) {  // finished, not yet reset: absorbing
       out.reward[i] = 0.0f;
       out.terminated[i] = (ended_[i] & 1) != 0;
       out.truncated[i] = (ended_[i] & 2) != 0;
@@ -451,7 +468,7 @@ class Pool final : public PoolBase {
       task_.WriteObs(s.state, ObsRow{out.final_obs.data(), row_bytes_.data(), i});
       out.episode_return[i] = s.episode_return;
       out.episode_length[i] = s.episode_length;
-      if (autoreset_) {
+      if (kAutoreset) {
         task_.Reset(s.state);
         s.episode_return = 0.0;
         s.episode_length = 0;

@@ -15,8 +15,14 @@
 // observation is within the spec's bounds, and a snapshot copy of the state
 // steps exactly like the original. A violation traps, so the fuzzer reports
 // it with its input.
+// Tasks that draw rgb frames draw the first state, the final states of the
+// first few episodes and the last state, and also the input's first bytes
+// read as a State (what import_states could hand them, if CheckState passes
+// it): every pixel must be painted, and nothing written outside the frame
+// (which the sanitizers check).
 #pragma once
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -120,6 +126,41 @@ inline void CheckObs(const Rows& rows, const std::vector<FieldSpec>& fields, boo
   }
 }
 
+// Draws `s` twice, over two different backgrounds: the frames must be equal,
+// so Draw painted every pixel, the same way both times.
+template <class Task>
+void CheckDraw(const Task& task, const typename Task::State& s) {
+  if constexpr (HasDraw<Task>::value) {
+    const FrameSize size = task.Frame();
+    Check(size.height > 0 && size.width > 0);
+    const size_t bytes = static_cast<size_t>(size.height) * static_cast<size_t>(size.width) * 3;
+    std::vector<uint8_t> a(bytes, 0x00), b(bytes, 0xFF);
+    Canvas canvas_a(a.data(), size.height, size.width), canvas_b(b.data(), size.height, size.width);
+    task.Draw(s, canvas_a);
+    task.Draw(s, canvas_b);
+    Check(a == b);
+  } else {
+    (void)task, (void)s;
+  }
+}
+
+// The input's first bytes (zero-padded) as a State, drawn if the task would
+// import it.
+template <class Task>
+void CheckDrawRawState(const Task& task, const uint8_t* data, size_t size) {
+  if constexpr (HasDraw<Task>::value) {
+    typename Task::State raw;
+    std::memset(static_cast<void*>(&raw), 0, sizeof(raw));
+    std::memcpy(static_cast<void*>(&raw), data, std::min(size, sizeof(raw)));
+    if constexpr (HasStateCheck<Task>::value) {
+      if (!task.CheckState(raw).empty()) return;
+    }
+    CheckDraw(task, raw);
+  } else {
+    (void)task, (void)data, (void)size;
+  }
+}
+
 // check_bounds: false for tasks whose state may legitimately leave the
 // observation box before the step that ends the episode (CartPole's velocities).
 // kwargs: the task's configuration (default: its defaults).
@@ -127,6 +168,7 @@ template <class Task>
 int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = Kwargs()) {
   Input in(data, size);
   Task task(kwargs);
+  CheckDrawRawState(task, data, size);
   const TaskSpec spec = task.Spec();
   typename Task::State state;
   state.rng.Seed(in.Take<uint64_t>(), in.Take<uint8_t>());
@@ -154,6 +196,9 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = 
   task.WriteObs(state, obs.Row());
   CheckObs(obs, spec.obs_fields, check_bounds);
   (void)RenderTaskState(task, state);
+  CheckDraw(task, state);
+  constexpr int kEpisodesDrawn = 2;  // drawing every episode end would slow fuzzing down
+  int episodes = 0;
   std::vector<uint32_t> action_row;
   for (int steps = 0; !in.empty() && steps < 4096; ++steps) {
     const auto action = TakeAction<Task>(in, spec.action, action_row);
@@ -166,6 +211,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = 
     task.WriteObs(copy, copy_obs.Row());
     for (size_t f = 0; f < obs.storage.size(); ++f) Check(obs.storage[f] == copy_obs.storage[f]);
     if (r.terminated || r.truncated) {
+      if (episodes++ < kEpisodesDrawn) CheckDraw(task, state);
       task.Reset(state);
       task.WriteObs(state, obs.Row());
       CheckObs(obs, spec.obs_fields, check_bounds);
@@ -174,6 +220,7 @@ int RunOne(const uint8_t* data, size_t size, bool check_bounds, Kwargs kwargs = 
     }
   }
   (void)RenderTaskState(task, state);
+  CheckDraw(task, state);
   return 0;
 }
 

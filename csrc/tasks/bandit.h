@@ -25,10 +25,14 @@
 //   hard_fixed_seed. There is no info["score"] (see above).
 // - Noise, when on, comes from the env's own RNG (a Box-Muller normal), so it is
 //   part of the snapshot; without noise a step draws nothing.
+// - The state remembers the last pull (not part of the observation) so that
+//   rgb frames can show it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "core/task.h"
@@ -42,7 +46,9 @@ class Bandit {
   static constexpr int64_t kMaxArms = 1 << 16;
 
   struct State {
-    Rng rng;  // drawn from only when reward_noise > 0
+    Rng rng;          // drawn from only when reward_noise > 0
+    int32_t last_arm;  // the arm of the last pull, for Draw: kept across resets
+    uint8_t pulled;    // 0 until the env's first step
   };
 
   explicit Bandit(Kwargs& kwargs) {
@@ -66,6 +72,8 @@ class Bandit {
   StepResult Step(State& s, int32_t action) const {
     double reward = action == solution_arm_ ? 1.0 : 0.0;
     if (reward_noise_ > 0) reward += reward_noise_ * Normal(s.rng);
+    s.last_arm = action;
+    s.pulled = 1;
     StepResult r;
     r.reward = static_cast<float>(reward * reward_scale_);
     r.terminated = true;
@@ -76,6 +84,44 @@ class Bandit {
 
   std::string Render(const State& /*s*/) const {
     return std::to_string(num_arms_) + " arms; arm " + std::to_string(solution_arm_) + " pays 1";
+  }
+
+  // A column of 48 pixels per arm, the frame at least 192 and at most 768
+  // pixels wide (beyond 16 arms the columns narrow; beyond 768 arms a gold
+  // pixel column marks the paying arm in one grey band).
+  FrameSize Frame() const {
+    return {kFrameHeight, std::max(192, std::min(768, 48 * num_arms_))};
+  }
+
+  // The arms as grey bars, the paying arm gold; under the arm pulled last a
+  // marker, green if it was the paying arm and red if not; arm numbers under
+  // the arms when there is room.
+  void Draw(const State& s, Canvas& canvas) const {
+    const double width = canvas.width(), arm = width / num_arms_;
+    canvas.Fill({250, 250, 250});
+    if (arm >= 1) {
+      for (int a = 0; a < num_arms_; ++a) {
+        canvas.FillRect((a + 0.15) * arm, 24, (a + 0.85) * arm, 104, {150, 150, 150});
+      }
+    } else {
+      canvas.FillRect(0, 24, width, 104, {150, 150, 150});
+    }
+    const double gold_left = solution_arm_ * arm;
+    canvas.FillRect(gold_left + 0.15 * arm, 24, gold_left + std::max(1.0, 0.85 * arm), 104,
+                    {240, 180, 20});
+    if (s.pulled != 0) {
+      const double left = std::clamp(s.last_arm, 0, num_arms_ - 1) * arm;
+      const Color marker = s.last_arm == solution_arm_ ? Color{40, 170, 60} : Color{210, 50, 40};
+      canvas.FillRect(left, 112, left + std::max(1.0, arm), 124, marker);
+    }
+    if (arm >= 16) {
+      char label[16];
+      for (int a = 0; a < num_arms_; ++a) {
+        std::snprintf(label, sizeof(label), "%d", a);
+        const double x = (a + 0.5) * arm - Canvas::TextWidth(label, 2) / 2;
+        canvas.Text(x, 132, label, 2, {60, 60, 60});
+      }
+    }
   }
 
   // The arm of np.random.seed(42); np.random.randint(0, num_arms), see above.
@@ -98,6 +144,8 @@ class Bandit {
     const double v = rng.Uniform();
     return std::sqrt(-2.0 * std::log(u)) * std::cos(2.0 * M_PI * v);
   }
+
+  static constexpr int kFrameHeight = 152;
 
   int32_t num_arms_;
   int32_t solution_arm_;

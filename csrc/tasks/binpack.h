@@ -27,6 +27,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -365,7 +366,246 @@ class BinPack {
     return out;
   }
 
+  FrameSize Frame() const { return {kFrameHeight, kFrameWidth}; }
+
+  // An oblique view of the container, seen from the front (y = 0), the
+  // right (x = container_x) and above: x to the right, z up, y receding up
+  // and to the right. Drawn: the floor and the two far walls, every placed
+  // item as a box with its three visible faces shaded in its own colour
+  // (hue item / max_num_items around the colour wheel, as Jumanji's viewer
+  // colours items by index), back to front, then the container's near edges
+  // and "placed/real  utilisation%" in the top-left corner.
+  void Draw(const State& s, Canvas& canvas) const {
+    const View view = MakeView();
+    canvas.Fill({255, 255, 255});
+    const Box container = Container();
+    DrawFace(canvas, view, container, kFloorFace, {224, 224, 224});
+    DrawFace(canvas, view, container, kBackFace, {240, 240, 240});
+    DrawFace(canvas, view, container, kLeftFace, {232, 232, 232});
+    // The three edges that meet at the far bottom-left corner (0, container_y, 0).
+    const int32_t x = container_[0], y = container_[1], z = container_[2];
+    for (const Box& edge :
+         {Box{{0, x, y, y, 0, 0}}, Box{{0, 0, y, 0, 0, 0}}, Box{{0, 0, y, y, 0, z}}}) {
+      DrawEdge(canvas, view, edge, {176, 176, 176});
+    }
+    int order[kMaxItems];
+    const int n = DrawingOrder(s, view, order);
+    for (int k = 0; k < n; ++k) {
+      const int i = order[k];
+      const Box box = ItemBox(s, i);
+      const Color color = ItemColor(i);
+      const Color edge = {64, 64, 64};
+      DrawFace(canvas, view, box, kFrontFace, Shade(color, 0.85));
+      DrawFace(canvas, view, box, kTopFace, Lighten(color, 0.3));
+      DrawFace(canvas, view, box, kRightFace, Shade(color, 0.65));
+      for (int face : {kFrontFace, kTopFace, kRightFace}) {
+        OutlineFace(canvas, view, box, face, edge);
+      }
+    }
+    for (int face : {kFrontFace, kTopFace, kRightFace}) {
+      OutlineFace(canvas, view, container, face, {48, 48, 48});
+    }
+    int placed = 0, real = 0;
+    double packed = 0;
+    for (int i = 0; i < num_items_; ++i) {
+      real += s.items_mask >> i & 1u;
+      if (s.items_placed >> i & 1u) {
+        ++placed;
+        packed += static_cast<double>(s.item_size[0][i]) * s.item_size[1][i] * s.item_size[2][i];
+      }
+    }
+    const double capacity = static_cast<double>(container_[0]) * container_[1] * container_[2];
+    char text[64];
+    std::snprintf(text, sizeof(text), "%d/%d  %.1f%%", placed, real, 100.0 * packed / capacity);
+    canvas.Text(kMargin, kMargin, text, 3, {48, 48, 48});
+  }
+
  private:
+  // Drawing (Draw): an oblique parallel projection. A point (x, y, z) in mm
+  // is drawn at (origin_x + scale (x + kRecede cos(a) y),
+  // origin_y - scale (z + kRecede sin(a) y)), a = kRecedeAngle.
+  static constexpr int kFrameHeight = 400;
+  static constexpr int kFrameWidth = 600;
+  static constexpr int kMargin = 16;
+  static constexpr int kHeader = 48;  // the text line above the container
+  static constexpr double kRecede = 0.6;
+  static constexpr double kRecedeAngle = M_PI / 6;
+  enum Face { kFrontFace, kTopFace, kRightFace, kFloorFace, kBackFace, kLeftFace };
+
+  struct View {
+    double scale, origin_x, origin_y, dx, dy;  // (dx, dy): the screen step of 1 mm along y
+    double X(double x, double y) const { return origin_x + scale * x + dx * y; }
+    double Y(double y, double z) const { return origin_y - scale * z + dy * y; }
+  };
+
+  View MakeView() const {
+    const double cx = kRecede * std::cos(kRecedeAngle), cy = kRecede * std::sin(kRecedeAngle);
+    const double width = container_[0] + cx * container_[1];
+    const double height = container_[2] + cy * container_[1];
+    const double scale = std::min((kFrameWidth - 2.0 * kMargin) / width,
+                                  (kFrameHeight - kHeader - kMargin) / height);
+    View v;
+    v.scale = scale;
+    v.origin_x = (kFrameWidth - scale * width) / 2;
+    v.origin_y = kFrameHeight - kMargin;
+    v.dx = scale * cx;
+    v.dy = -scale * cy;
+    return v;
+  }
+
+  // The corners of one face of `b` on screen, in order around it.
+  static void FaceCorners(const View& v, const Box& b, int face, double* xs, double* ys) {
+    const int x1 = b.c[0], x2 = b.c[1], y1 = b.c[2], y2 = b.c[3], z1 = b.c[4], z2 = b.c[5];
+    int corners[4][3];
+    auto set = [&corners](int k, int x, int y, int z) {
+      corners[k][0] = x;
+      corners[k][1] = y;
+      corners[k][2] = z;
+    };
+    switch (face) {
+      case kFrontFace:  // y = y1
+      case kBackFace: {  // y = y2
+        const int y = face == kFrontFace ? y1 : y2;
+        set(0, x1, y, z1), set(1, x2, y, z1), set(2, x2, y, z2), set(3, x1, y, z2);
+        break;
+      }
+      case kTopFace:  // z = z2
+      case kFloorFace: {  // z = z1
+        const int z = face == kTopFace ? z2 : z1;
+        set(0, x1, y1, z), set(1, x2, y1, z), set(2, x2, y2, z), set(3, x1, y2, z);
+        break;
+      }
+      default: {  // kRightFace: x = x2, kLeftFace: x = x1
+        const int x = face == kRightFace ? x2 : x1;
+        set(0, x, y1, z1), set(1, x, y2, z1), set(2, x, y2, z2), set(3, x, y1, z2);
+      }
+    }
+    for (int k = 0; k < 4; ++k) {
+      xs[k] = v.X(corners[k][0], corners[k][1]);
+      ys[k] = v.Y(corners[k][1], corners[k][2]);
+    }
+  }
+
+  static void DrawFace(Canvas& canvas, const View& v, const Box& b, int face, Color c) {
+    double xs[4], ys[4];
+    FaceCorners(v, b, face, xs, ys);
+    canvas.FillPolygon(xs, ys, 4, c);
+  }
+  static void OutlineFace(Canvas& canvas, const View& v, const Box& b, int face, Color c) {
+    double xs[4], ys[4];
+    FaceCorners(v, b, face, xs, ys);
+    canvas.StrokePolygon(xs, ys, 4, 1.0, c);
+  }
+  // The segment from (c[0], c[2], c[4]) to (c[1], c[3], c[5]).
+  static void DrawEdge(Canvas& canvas, const View& v, const Box& e, Color c) {
+    canvas.Line(v.X(e.c[0], e.c[2]), v.Y(e.c[2], e.c[4]), v.X(e.c[1], e.c[3]),
+                v.Y(e.c[3], e.c[5]), 1.0, c);
+  }
+
+  static Box ItemBox(const State& s, int i) {
+    Box b;
+    for (int a = 0; a < 3; ++a) {
+      b.c[2 * a] = s.item_location[a][i];
+      b.c[2 * a + 1] = s.item_location[a][i] + s.item_size[a][i];
+    }
+    return b;
+  }
+
+  // Hue i / max_num_items at saturation 0.7 and value 0.95.
+  Color ItemColor(int i) const {
+    const double h = 6.0 * i / num_items_, f = h - std::floor(h);
+    const double v = 0.95 * 255, p = v * 0.3, q = v * (1 - 0.7 * f), t = v * (1 - 0.7 * (1 - f));
+    double r, g, b;
+    switch (static_cast<int>(h) % 6) {
+      case 0: r = v, g = t, b = p; break;
+      case 1: r = q, g = v, b = p; break;
+      case 2: r = p, g = v, b = t; break;
+      case 3: r = p, g = q, b = v; break;
+      case 4: r = t, g = p, b = v; break;
+      default: r = v, g = p, b = q;
+    }
+    return {static_cast<uint8_t>(std::lround(r)), static_cast<uint8_t>(std::lround(g)),
+            static_cast<uint8_t>(std::lround(b))};
+  }
+  // Darker (factor < 1) or towards white (Lighten): both keep the hue.
+  static Color Shade(Color c, double factor) {
+    auto f = [factor](uint8_t x) { return static_cast<uint8_t>(std::lround(x * factor)); };
+    return {f(c.r), f(c.g), f(c.b)};
+  }
+  static Color Lighten(Color c, double amount) {
+    auto f = [amount](uint8_t x) {
+      return static_cast<uint8_t>(std::lround(x + (255 - x) * amount));
+    };
+    return {f(c.r), f(c.g), f(c.b)};
+  }
+
+  // The placed items in painter's order, into `order`; returns their count.
+  // Two items must be drawn in a fixed order only when their pictures
+  // overlap. Then, as they do not intersect, a plane x, y or z = const
+  // separates them, and the one on the viewer's side of it (larger x, smaller
+  // y, larger z) is nearer: any line of sight through both meets it first.
+  // Pictures of boxes in a parallel view are hexagons with edges along the
+  // three axes' directions, and two of them overlap exactly when their
+  // extents overlap across each of those three directions. The order is a
+  // topological sort of "must be drawn before" (ties and cycles, which only
+  // interlocked boxes can form, broken by the distance along the line of
+  // sight).
+  int DrawingOrder(const State& s, const View& v, int* order) const {
+    // Screen directions perpendicular to the pictures of the x, y and z axes.
+    const double normals[3][2] = {{0, 1}, {-v.dy, v.dx}, {1, 0}};
+    double low[kMaxItems][3], high[kMaxItems][3], depth[kMaxItems];
+    Box box[kMaxItems];
+    const uint32_t placed = s.items_placed & items_bits_;
+    for (uint32_t m = placed; m; m &= m - 1) {
+      const int i = __builtin_ctz(m);
+      box[i] = ItemBox(s, i);
+      for (int d = 0; d < 3; ++d) {
+        low[i][d] = HUGE_VAL;
+        high[i][d] = -HUGE_VAL;
+        for (int corner = 0; corner < 8; ++corner) {
+          const int x = box[i].c[corner & 1], y = box[i].c[2 + (corner >> 1 & 1)];
+          const int z = box[i].c[4 + (corner >> 2)];
+          const double p = normals[d][0] * v.X(x, y) + normals[d][1] * v.Y(y, z);
+          low[i][d] = std::min(low[i][d], p);
+          high[i][d] = std::max(high[i][d], p);
+        }
+      }
+      const Box& b = box[i];
+      depth[i] = kRecede * std::cos(kRecedeAngle) * (b.c[0] + b.c[1]) - (b.c[2] + b.c[3]) +
+                 kRecede * std::sin(kRecedeAngle) * (b.c[4] + b.c[5]);
+    }
+    uint32_t before[kMaxItems] = {};  // before[i] bit j: j must be drawn before i
+    for (uint32_t m = placed; m; m &= m - 1) {
+      const int i = __builtin_ctz(m);
+      for (uint32_t rest = m & (m - 1); rest; rest &= rest - 1) {
+        const int j = __builtin_ctz(rest);
+        bool overlap = true;
+        for (int d = 0; d < 3; ++d) {
+          overlap &= low[i][d] < high[j][d] - 1e-6 && low[j][d] < high[i][d] - 1e-6;
+        }
+        if (!overlap) continue;
+        const Box &a = box[i], &b = box[j];
+        if (a.c[1] <= b.c[0] || b.c[3] <= a.c[2] || a.c[5] <= b.c[4]) {
+          before[j] |= 1u << i;
+        } else if (b.c[1] <= a.c[0] || a.c[3] <= b.c[2] || b.c[5] <= a.c[4]) {
+          before[i] |= 1u << j;
+        }
+      }
+    }
+    int n = 0;
+    for (uint32_t left = placed; left; ++n) {
+      int pick = -1, fallback = -1;
+      for (uint32_t m = left; m; m &= m - 1) {
+        const int i = __builtin_ctz(m);
+        if (fallback < 0 || depth[i] < depth[fallback]) fallback = i;
+        if (!(before[i] & left) && (pick < 0 || depth[i] < depth[pick])) pick = i;
+      }
+      order[n] = pick >= 0 ? pick : fallback;
+      left &= ~(1u << order[n]);
+    }
+    return n;
+  }
+
   Box Container() const {
     return Box{{0, container_[0], 0, container_[1], 0, container_[2]}};
   }

@@ -10,6 +10,12 @@
 // (sutton_barto_reward=True gives 0 per step and -1 on failure instead).
 // `terminated` when |x| > 2.4 or |theta| > 12 degrees; `truncated` at 500 steps.
 // Reset draws each of the four state variables from U(-0.05, 0.05).
+// Frames are Gymnasium's picture (see Draw), pixel for pixel but for its
+// anti-aliased edges.
+//
+// hide_velocity=True (not in Gymnasium; a memory task): the observation keeps
+// x and theta and reports 0 for both velocities (their bounds become [0, 0]);
+// the dynamics are unchanged, so a policy must infer velocities from history.
 #pragma once
 
 #include <cmath>
@@ -34,6 +40,7 @@ class CartPole {
   explicit CartPole(Kwargs& kwargs) {
     max_episode_steps_ = static_cast<int32_t>(kwargs.Int("max_episode_steps", 500, 1, 1 << 30));
     sutton_barto_reward_ = kwargs.Bool("sutton_barto_reward", false);
+    hide_velocity_ = kwargs.Bool("hide_velocity", false);
     kwargs.CheckAllUsed(kId);
   }
 
@@ -41,11 +48,12 @@ class CartPole {
     // Gymnasium's bounds, rounded to float32 as its Box stores them.
     const double x_high = static_cast<float>(kXThreshold * 2);
     const double theta_high = static_cast<float>(kThetaThreshold * 2);
+    const double v_low = hide_velocity_ ? 0.0 : -kInf, v_high = hide_velocity_ ? 0.0 : kInf;
     TaskSpec spec;
     spec.action = ActionSpec::Discrete(2);
     spec.obs_fields.push_back({"obs", DType::kFloat32, {4},
-                               {-x_high, -kInf, -theta_high, -kInf},
-                               {x_high, kInf, theta_high, kInf}});
+                               {-x_high, v_low, -theta_high, v_low},
+                               {x_high, v_high, theta_high, v_high}});
     // reset(instances={"state": float64 [k, 4]}) starts episodes from given states.
     spec.instance_fields.push_back({"state", DType::kFloat64, {4}});
     return spec;
@@ -103,9 +111,9 @@ class CartPole {
   void WriteObs(const State& s, const ObsRow& row) const {
     float* o = row.Get<float>(0);
     o[0] = static_cast<float>(s.x);
-    o[1] = static_cast<float>(s.x_dot);
+    o[1] = hide_velocity_ ? 0.0f : static_cast<float>(s.x_dot);
     o[2] = static_cast<float>(s.theta);
-    o[3] = static_cast<float>(s.theta_dot);
+    o[3] = hide_velocity_ ? 0.0f : static_cast<float>(s.theta_dot);
   }
 
   std::string Render(const State& s) const {
@@ -120,7 +128,47 @@ class CartPole {
     return line;
   }
 
+  FrameSize Frame() const { return {kScreenHeight, kScreenWidth}; }
+
+  // Gymnasium's CartPoleEnv.render: a 600 x 400 picture of the world from
+  // x = -2.4 to 2.4, white, with the track line, the black cart, the pole and
+  // the axle. Gymnasium draws in pygame with y upwards and flips the surface;
+  // pygame truncates vertices to whole pixels and fills polygons including
+  // their boundary pixels, so vertex (X, Y) is the centre of pixel X of row
+  // kScreenHeight - 1 - Y here, and the pole gets a one-pixel outline where
+  // Gymnasium has its anti-aliased one.
+  void Draw(const State& s, Canvas& canvas) const {
+    constexpr double kScale = kScreenWidth / (2 * kXThreshold);
+    constexpr double kCartY = 100, kAxleOffset = 30.0 / 4, kPoleWidth = 10;
+    constexpr double kPoleLength = kScale * (2 * kLength);
+    constexpr Color kBlack = {0, 0, 0}, kPole = {202, 152, 101}, kAxle = {129, 132, 203};
+    auto row = [](double pygame_y) { return kScreenHeight - 1 - pygame_y; };
+    canvas.Fill({255, 255, 255});
+    const double cart_x = s.x * kScale + kScreenWidth / 2.0;
+    canvas.FillRect(std::trunc(cart_x - 25), row(std::trunc(kCartY + 15)),
+                    std::trunc(cart_x + 25) + 1, row(std::trunc(kCartY - 15)) + 1, kBlack);
+    // The pole's corners around the axle, rotated by -theta as pygame's
+    // Vector2.rotate_rad does.
+    const double left = -kPoleWidth / 2, right = kPoleWidth / 2;
+    const double top = kPoleLength - kPoleWidth / 2, bottom = -kPoleWidth / 2;
+    const double corners[4][2] = {{left, bottom}, {left, top}, {right, top}, {right, bottom}};
+    const double cos_a = std::cos(-s.theta), sin_a = std::sin(-s.theta);
+    double xs[4], ys[4];
+    for (int k = 0; k < 4; ++k) {
+      const double u = corners[k][0], v = corners[k][1];
+      xs[k] = std::trunc(u * cos_a - v * sin_a + cart_x) + 0.5;
+      ys[k] = row(std::trunc(u * sin_a + v * cos_a + kCartY + kAxleOffset)) + 0.5;
+    }
+    canvas.FillPolygon(xs, ys, 4, kPole);
+    canvas.StrokePolygon(xs, ys, 4, 1.0, kPole);
+    canvas.FillCircle(std::trunc(cart_x) + 0.5, row(std::trunc(kCartY + kAxleOffset)) + 0.5,
+                      kPoleWidth / 2 + 0.5, kAxle);
+    canvas.FillRect(0, row(kCartY), kScreenWidth, row(kCartY) + 1, kBlack);
+  }
+
  private:
+  static constexpr int kScreenWidth = 600;
+  static constexpr int kScreenHeight = 400;
   static constexpr double kGravity = 9.8;
   static constexpr double kMassCart = 1.0;
   static constexpr double kMassPole = 0.1;
@@ -134,6 +182,7 @@ class CartPole {
 
   int32_t max_episode_steps_;
   bool sutton_barto_reward_;
+  bool hide_velocity_;
 };
 
 }  // namespace pyenvpool

@@ -249,7 +249,51 @@ class ConnectFour {
     return out;
   }
 
+  FrameSize Frame() const { return {kStrip + kRows * kCell, kCols * kCell}; }
+
+  // A blue board with white holes, the first player's discs red and the
+  // second's yellow, row 0 at the top. Above it a strip: during a game, the
+  // mover's disc over every column that is not full; once the game is over,
+  // the winner's colour (grey for a draw), and a white ring in each disc of
+  // the connected four.
+  void Draw(const State& s, Canvas& canvas) const {
+    constexpr Color kDisc[2] = {{220, 40, 40}, {245, 200, 30}};
+    constexpr Color kWhite = {255, 255, 255};
+    const int width = kCols * kCell;
+    canvas.Fill({235, 235, 235});
+    canvas.FillRect(0, kStrip, width, kStrip + kRows * kCell, {0, 84, 180});
+    const uint64_t connected =
+        s.outcome == kConnected ? Fours(s.pieces[0]) | Fours(s.pieces[1]) : 0;
+    for (int r = 0; r < kRows; ++r) {
+      for (int c = 0; c < kCols; ++c) {
+        const uint64_t bit = Bit(c, kRows - 1 - r);
+        const Color color = (s.pieces[0] & bit)   ? kDisc[0]
+                            : (s.pieces[1] & bit) ? kDisc[1]
+                                                  : kWhite;
+        const double x = (c + 0.5) * kCell, y = kStrip + (r + 0.5) * kCell;
+        canvas.FillCircle(x, y, 0.4 * kCell, color);
+        if (connected & bit) canvas.StrokeCircle(x, y, 0.25 * kCell, 0.08 * kCell, kWhite);
+      }
+    }
+    if (s.outcome == kOngoing) {
+      for (int c = 0; c < kCols; ++c) {
+        if (s.heights[c] < kRows) {
+          canvas.FillCircle((c + 0.5) * kCell, kStrip / 2.0, 0.3 * kCell, kDisc[s.to_play & 1]);
+        }
+      }
+    } else if (s.outcome == kDraw) {
+      canvas.FillRect(0, 0, width, kStrip, {150, 150, 150});
+    } else {
+      // Connected: the last mover won; forfeit: the mover lost. The turn has passed either way.
+      const int winner = s.outcome == kConnected ? (s.to_play ^ 1) & 1 : s.to_play & 1;
+      canvas.FillRect(0, 0, width, kStrip, kDisc[winner]);
+    }
+  }
+
  private:
+  static constexpr int kCell = 64;   // pixels a board cell
+  static constexpr int kStrip = 48;  // pixels of the strip above the board
+
   static constexpr uint64_t Bit(int col, int height) {
     return uint64_t{1} << (col * 7 + height);
   }
@@ -264,6 +308,16 @@ class ConnectFour {
       if (s.heights[c] < kRows) legal[count++] = c;
     }
     return legal[s.rng.Below(static_cast<uint32_t>(count))];
+  }
+
+  // The cells of every four in a row on one player's bitboard.
+  static uint64_t Fours(uint64_t b) {
+    uint64_t cells = 0;
+    for (int shift : {1, 7, 6, 8}) {
+      const uint64_t starts = b & (b >> shift) & (b >> 2 * shift) & (b >> 3 * shift);
+      cells |= starts | starts << shift | starts << 2 * shift | starts << 3 * shift;
+    }
+    return cells;
   }
 
   // Four in a row anywhere on one player's bitboard.

@@ -7,6 +7,7 @@
 // gets reward 1; episodes are truncated after `max_episode_steps`.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -71,6 +72,19 @@ class Delay {
   std::string Render(const State& s) const {
     return "step " + std::to_string(s.elapsed_steps) + ", delay " + std::to_string(s.delay_us) +
            " us";
+  }
+
+  FrameSize Frame() const { return {32, 256}; }
+
+  // A bar of the steps taken out of max_episode_steps, and their number.
+  void Draw(const State& s, Canvas& canvas) const {
+    canvas.Fill({30, 30, 30});
+    canvas.FillRect(4, 4, 252, 28, {70, 70, 70});
+    const double done =
+        std::clamp(static_cast<double>(s.elapsed_steps) / max_episode_steps_, 0.0, 1.0);
+    canvas.FillRect(4, 4, 4 + 248 * done, 28, {60, 170, 90});
+    const std::string steps = std::to_string(s.elapsed_steps);
+    canvas.Text(8, 9, steps.c_str(), 3, {255, 255, 255});
   }
 
  private:

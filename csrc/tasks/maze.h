@@ -37,6 +37,7 @@
 // recomputes the mask after a move.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -230,6 +231,28 @@ class Maze {
     return out;
   }
 
+  // Square cells of 32 pixels up to 10 cells a side (a 10 x 10 maze is 320 x
+  // 320); larger mazes stay within 320 pixels a side (32 x 32: 10 a cell).
+  FrameSize Frame() const { return {rows_ * Cell(), cols_ * Cell()}; }
+
+  // Jumanji's maze viewer's colours: free cells white, walls black, the
+  // target red; the agent a green disc (on the red cell when it is reached).
+  void Draw(const State& s, Canvas& canvas) const {
+    const int cell = Cell();
+    canvas.Fill({255, 255, 255});
+    for (int r = 0; r < rows_; ++r) {
+      for (int c = 0; c < cols_; ++c) {
+        if (IsWall(s, r * cols_ + c)) {
+          canvas.FillRect(c * cell, r * cell, (c + 1) * cell, (r + 1) * cell, {0, 0, 0});
+        }
+      }
+    }
+    canvas.FillRect(s.target_col * cell, s.target_row * cell, (s.target_col + 1) * cell,
+                    (s.target_row + 1) * cell, {255, 0, 0});
+    canvas.FillCircle((s.agent_col + 0.5) * cell, (s.agent_row + 0.5) * cell, 0.4 * cell,
+                      {0, 200, 0});
+  }
+
  private:
   static constexpr int kMoves[4][2] = {{-1, 0}, {0, 1}, {1, 0}, {0, -1}};
 
@@ -329,6 +352,8 @@ class Maze {
     }
     return -1;  // unreachable: n < CountFree(s)
   }
+
+  int Cell() const { return std::max(10, std::min(32, 320 / std::max(rows_, cols_))); }
 
   int rows_;
   int cols_;

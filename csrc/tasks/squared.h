@@ -19,6 +19,12 @@
 //   best return, every target hit by a straight run, is num_targets (d + 1) / 2.
 // - Observation `grid` float32 [2d+1, 2d+1]: -1 the agent, +1 a target not yet
 //   hit, 0 otherwise.
+// - multi_discrete=True (not in PufferLib; it exercises MultiDiscrete actions):
+//   MultiDiscrete([3, 3]), (horizontal, vertical) each in {0, 1, 2} for a
+//   move of -1, 0, +1 (column delta, then row delta, row 0 at the top): (1, 1)
+//   stays put (it still costs a tick and earns the reward of the current
+//   cell), the other 8 pairs are the 8 moves above. The default Discrete(8)
+//   task is unchanged.
 // - PufferLib's score, reported at the end of an episode, is the fraction of
 //   targets hit: 1 - (number of +1 cells in info["final_obs"]["grid"]) /
 //   num_targets. The trainer's evaluator reports it as `score`.
@@ -34,6 +40,7 @@
 // - Moves are not clamped to the grid, as in PufferLib: they never need to be.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -49,6 +56,7 @@ class Squared {
   static constexpr int64_t kMinChunk = 1024;  // a step with its obs costs ~10-50 ns at d <= 3
   static constexpr int kMaxDistance = 31;     // a 63 x 63 grid, 248 perimeter cells
   static constexpr int kTargetWords = (8 * kMaxDistance + 63) / 64;
+  using Action = const int32_t*;  // Discrete(8): one component; MultiDiscrete([3, 3]): two
 
   struct State {
     Rng rng;
@@ -60,6 +68,7 @@ class Squared {
   explicit Squared(Kwargs& kwargs) {
     d_ = static_cast<int>(kwargs.Int("distance_to_target", 1, 1, kMaxDistance));
     num_targets_ = static_cast<int>(kwargs.Int("num_targets", 4 * d_, 1, 8 * d_));
+    multi_discrete_ = kwargs.Bool("multi_discrete", false);
     kwargs.CheckAllUsed(kId);
     side_ = 2 * d_ + 1;
     num_perimeter_ = 8 * d_;
@@ -78,7 +87,7 @@ class Squared {
 
   TaskSpec Spec() const {
     TaskSpec spec;
-    spec.action = ActionSpec::Discrete(8);
+    spec.action = multi_discrete_ ? ActionSpec::MultiDiscrete({3, 3}) : ActionSpec::Discrete(8);
     spec.obs_fields.push_back({"grid", DType::kFloat32, {side_, side_}, {-1.0}, {1.0}});
     return spec;
   }
@@ -99,9 +108,11 @@ class Squared {
     }
   }
 
-  StepResult Step(State& s, int32_t action) const {
-    const int r = s.row + kMoves[action][0];
-    const int c = s.col + kMoves[action][1];
+  StepResult Step(State& s, const int32_t* action) const {
+    const int dr = multi_discrete_ ? action[1] - 1 : kMoves[action[0]][0];
+    const int dc = multi_discrete_ ? action[0] - 1 : kMoves[action[0]][1];
+    const int r = s.row + dr;
+    const int c = s.col + dc;
     // Some target always remains before a step (see above); 0 is only a guard.
     int nearest = kNoTarget;
     for (int w = 0; w < kTargetWords; ++w) {
@@ -174,7 +185,39 @@ class Squared {
     return out;
   }
 
+  // Square cells of up to 64 pixels (a 3 x 3 grid is 192 x 192), within 360
+  // pixels a side for larger grids, and a progress bar below.
+  FrameSize Frame() const { return {side_ * Cell() + kBar, side_ * Cell()}; }
+
+  // The grid (perimeter cells grey), the targets not yet hit as red
+  // squares, the agent as a blue disc, and below a bar of the ticks taken out
+  // of max_ticks.
+  void Draw(const State& s, Canvas& canvas) const {
+    const int cell = Cell(), size = side_ * cell;
+    canvas.Fill({255, 255, 255});
+    canvas.FillRect(0, 0, size, size, {232, 232, 232});
+    canvas.FillRect(cell, cell, size - cell, size - cell, {255, 255, 255});
+    for (int k = 0; k <= side_; ++k) {  // grid lines
+      canvas.FillRect(k * cell - 0.5, 0, k * cell + 0.5, size, {190, 190, 190});
+      canvas.FillRect(0, k * cell - 0.5, size, k * cell + 0.5, {190, 190, 190});
+    }
+    const double inset = 0.15 * cell;
+    for (int w = 0; w < kTargetWords; ++w) {
+      for (uint64_t bits = s.targets[w]; bits != 0; bits &= bits - 1) {
+        const int p = w * 64 + __builtin_ctzll(bits);
+        const int r = cell_row_[p], c = cell_col_[p];
+        canvas.FillRect(c * cell + inset, r * cell + inset, (c + 1) * cell - inset,
+                        (r + 1) * cell - inset, {220, 60, 40});
+      }
+    }
+    canvas.FillCircle((s.col + 0.5) * cell, (s.row + 0.5) * cell, 0.35 * cell, {40, 90, 220});
+    canvas.FillRect(0, size, size, size + kBar, {215, 215, 215});
+    const double done = std::clamp(static_cast<double>(s.tick) / max_ticks_, 0.0, 1.0);
+    canvas.FillRect(0, size + 1, done * size, size + kBar, {90, 90, 90});
+  }
+
  private:
+  static constexpr int kBar = 8;  // pixels of the progress bar
   static constexpr int kMoves[8][2] = {{0, -1}, {0, 1},   {-1, 0}, {1, 0},
                                        {1, -1}, {-1, -1}, {1, 1},  {-1, 1}};
   static constexpr int kNoTarget = 1 << 30;
@@ -191,8 +234,11 @@ class Squared {
     return side_ + 2 * (r - 1) + (c == 0 ? 0 : 1);
   }
 
+  int Cell() const { return std::max(5, std::min(64, 360 / side_)); }
+
   int d_;
   int num_targets_;
+  bool multi_discrete_;
   int side_;
   int num_perimeter_;
   int32_t max_ticks_;

@@ -143,3 +143,19 @@ def test_gymnasium_make_vec():
     np.testing.assert_array_equal(reward, [1, 1, 0, 0])
     assert terminated.all() and not truncated.any()
     envs.close()
+
+
+def test_frames_show_the_arms_the_paying_one_and_the_last_pull(make_pool):
+    pool = make_pool("Bandit-v0", 2, num_arms=6, solution_arm=4)
+    pool.reset()
+    assert pool.frame_shape == (152, 288, 3)  # 48 pixels an arm
+    gold, grey = (240, 180, 20), (150, 150, 150)
+    frame = pool.render(0, mode="rgb_array")
+    arms = [tuple(frame[60, 48 * a + 24]) for a in range(6)]
+    assert arms == [grey] * 4 + [gold] + [grey]
+    assert (frame[118] == frame[118, 0]).all()  # no pull yet: no marker
+    pool.step(np.array([4, 1], np.int32))
+    frames = pool.render(None, mode="rgb_array")
+    assert tuple(frames[0, 118, 4 * 48 + 24]) == (40, 170, 60)  # paid: green
+    assert tuple(frames[1, 118, 1 * 48 + 24]) == (210, 50, 40)  # did not: red
+    assert tuple(frames[1, 118, 4 * 48 + 24]) == tuple(frames[1, 118, 0])

@@ -581,3 +581,77 @@ def test_render(make_pool):
     assert text.count(" at (") == 3 and text.count("not placed") == 16
     grid = [line for line in text.splitlines() if line.startswith("|")]
     assert len(grid) == 12 and any(c.isdigit() or c == "#" for line in grid for c in line)
+
+
+def _item_hues(frame: np.ndarray, num_items: int = 20) -> set[int]:
+    """The items whose colours a frame shows: item i is drawn in hue i / num_items
+    (three shades of it); the container, edges and text are grey."""
+    codes = np.unique(frame.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32))
+    rgb = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1) / 255
+    high, low = rgb.max(axis=1), rgb.min(axis=1)
+    saturated = high - low > 0.1
+    (r, g, b), high, spread = rgb[saturated].T, high[saturated], (high - low)[saturated]
+    sector = np.where(
+        high == r,
+        ((g - b) / spread) % 6,
+        np.where(high == g, (b - r) / spread + 2, (r - g) / spread + 4),
+    )
+    return set((np.round(sector / 6 * num_items).astype(int) % num_items).tolist())
+
+
+def test_frames_show_each_placed_item_in_its_own_colour(make_pool):
+    """Five slabs of the container's full depth and height go side by side
+    along x, so all stay visible: after each placement the frame shows exactly
+    the colours of the items placed so far."""
+    pool = make_pool(TASK, 1, autoreset=False)  # the last placement ends the episode
+    items = np.zeros((1, 20, 3), np.int32)
+    items[0, :5] = (1100, 2330, 2200)
+    real = np.zeros((1, 20), bool)
+    real[0, :5] = True
+    obs, _ = pool.reset(instances={"items": items, "items_mask": real})
+    assert pool.frame_shape == (400, 600, 3)
+    assert _item_hues(pool.render(0, mode="rgb_array")) == set()
+    for placed in range(1, 6):
+        action = np.flatnonzero(obs["action_mask"][0])[0]
+        obs, *_ = pool.step(np.array([action], np.int32), copy=True)
+        assert obs["items_placed"][0].sum() == placed
+        assert _item_hues(pool.render(0, mode="rgb_array")) == set(range(placed))
+
+
+def test_frames_show_only_placed_items_and_most_of_them(make_pool):
+    """Random packings: every colour in a frame is a placed item's, and the
+    painter's order leaves most items visible (some are hidden behind others)."""
+    pool = make_pool(TASK, 16, seed=1, num_threads=2)
+    obs, _ = pool.reset()
+    rng = np.random.default_rng(0)
+    shown_fraction = []
+    for _ in range(20):
+        obs, _, terminated, *_ = pool.step(
+            pick_actions(rng, obs["action_mask"], p_any=0.0), copy=True
+        )
+        frames = pool.render(None, mode="rgb_array")
+        for i in np.flatnonzero(~terminated):
+            placed = set(np.flatnonzero(obs["items_placed"][i]).tolist())
+            shown = _item_hues(frames[i])
+            assert shown <= placed
+            shown_fraction.append(len(shown) / max(len(placed), 1))
+    assert len(shown_fraction) > 100 and np.mean(shown_fraction) > 0.75
+
+
+def test_frames_draw_nearer_items_over_farther_ones(make_pool):
+    """Item 0, placed first, stands in front (y from 0) of item 1, placed
+    behind it: drawn in placement order, item 1 would cover item 0's front.
+    The front-bottom-left corner of the picture must show item 0."""
+    pool = make_pool(TASK, 1, autoreset=False)
+    items = np.zeros((1, 20, 3), np.int32)
+    items[0, 0] = (5870, 1000, 1500)
+    items[0, 1] = (5870, 1330, 2200)
+    real = np.zeros((1, 20), bool)
+    real[0, :2] = True
+    obs, _ = pool.reset(instances={"items": items, "items_mask": real})
+    for item in (0, 1):  # the only room for each is the lower corner of the largest space
+        obs, *_ = pool.step(np.array([item], np.int32), copy=True)
+    assert obs["items_placed"][0, :2].all()
+    frame = pool.render(0, mode="rgb_array")
+    assert _item_hues(frame) == {0, 1}
+    assert _item_hues(frame[300:380, 20:60]) == {0}

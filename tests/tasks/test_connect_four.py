@@ -599,3 +599,38 @@ def test_gymnasium_adapter():
         assert games > 10
     finally:
         env.close()
+
+
+# Frame layout: a 48-pixel strip above a board of 64-pixel cells.
+RED, YELLOW, WHITE = (220, 40, 40), (245, 200, 30), (255, 255, 255)
+
+
+def _cell(frame, row, col, dx=0):
+    return tuple(frame[48 + 64 * row + 32, 64 * col + 32 + dx])
+
+
+def test_frames_show_the_board_and_whose_turn_it_is(make_pool):
+    board = np.zeros((6, 7), np.int32)
+    board[5, :3] = 1  # the first player threatens four on the bottom row
+    board[5:3:-1, 5] = 2
+    board[:5, 0] = [1, 2, 1, 2, 2]  # column 0 is full
+    assert (board == 1).sum() == (board == 2).sum() == 5  # so the first player moves
+    pool = make_pool("ConnectFour-v0", 1, autoreset=False)
+    pool.reset(instances={"board": board[None]})
+    assert pool.frame_shape == (432, 448, 3)
+    frame = pool.render(0, mode="rgb_array")
+    colours = {0: WHITE, 1: RED, 2: YELLOW}
+    for r in range(6):
+        for c in range(7):
+            assert _cell(frame, r, c) == colours[board[r, c]], (r, c)
+    assert tuple(frame[100, 64]) == (0, 84, 180)  # the blue board between holes
+    # Red discs over the open columns: the first player's turn.
+    assert tuple(frame[24, 32]) != RED and all(
+        tuple(frame[24, 64 * c + 32]) == RED for c in range(1, 7)
+    )
+    pool.step(np.array([3], np.int32))  # four in a row
+    frame = pool.render(0, mode="rgb_array")
+    assert (frame[:48] == RED).all(axis=-1).all()  # the strip in the winner's colour
+    for c in range(4):  # each connected disc has a white ring
+        assert _cell(frame, 5, c) == RED and _cell(frame, 5, c, dx=14) == WHITE
+    assert _cell(frame, 4, 5, dx=14) == YELLOW  # other discs do not

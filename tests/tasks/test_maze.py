@@ -626,3 +626,35 @@ def test_instances_round_trip_all_sizes(make_pool, rows, cols):
     for i in (0, 63):
         chars = np.array([list(line) for line in pool.render(i).splitlines()[:rows]])
         np.testing.assert_array_equal(chars == "#", walls[i])
+
+
+def test_frames_show_walls_agent_and_target(make_pool):
+    """Jumanji's viewer colours, 32 pixels a cell: walls black, free cells white,
+    the target's cell red, a green disc on the agent's cell."""
+    walls = np.zeros((10, 10), bool)
+    walls[4, 1:9] = True
+    walls[:, 6] = True
+    walls[7, 6] = False
+    pool = make_pool("Maze-v0", 1, autoreset=False)
+    instance = {
+        "walls": walls[None],
+        "agent_position": np.array([[0, 0]], np.int32),
+        "target_position": np.array([[9, 9]], np.int32),
+    }
+    pool.reset(instances=instance)
+    assert pool.frame_shape == (320, 320, 3)
+    frame = pool.render(0, mode="rgb_array")
+    centres = frame[16::32, 16::32]
+    target = (9, 9)
+    for r in range(10):
+        for c in range(10):
+            expected = (0, 0, 0) if walls[r, c] else (255, 255, 255)
+            if (r, c) == target:
+                expected = (255, 0, 0)
+            if (r, c) == (0, 0):
+                expected = (0, 200, 0)
+            assert tuple(centres[r, c]) == expected, (r, c)
+    assert tuple(frame[2, 2]) == (255, 255, 255)  # the disc leaves the agent's cell corners
+    obs, *_ = pool.step(np.array([2], np.int32))  # down
+    frame = pool.render(0, mode="rgb_array")
+    assert tuple(frame[16, 16]) == (255, 255, 255) and tuple(frame[48, 16]) == (0, 200, 0)

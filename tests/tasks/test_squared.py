@@ -172,7 +172,7 @@ def test_spec_defaults_and_config(make_pool):
     field = pool.spec.fields["grid"]
     assert field.shape == (3, 3) and field.dtype == np.float32
     assert field.low.min() == -1 and field.high.max() == 1
-    assert pool.config == "distance_to_target=1;num_targets=4;"
+    assert pool.config == "distance_to_target=1;multi_discrete=0;num_targets=4;"
 
 
 @pytest.mark.parametrize(
@@ -316,3 +316,19 @@ def test_render(make_pool):
     chars = np.array([list(line) for line in lines[:5]])
     np.testing.assert_array_equal(chars == "T", obs["grid"][0] == 1)
     assert chars[2, 2] == "A" and lines[5] == "tick 0/16  targets hit 0/8"
+
+
+def test_frames_show_the_grid_targets_and_agent(make_pool):
+    pool = make_pool("Squared-v0", 4, seed=2, distance_to_target=2)
+    obs, _ = pool.reset()
+    cell = 64  # 5 x 5 cells of 64 pixels, and an 8-pixel progress bar
+    assert pool.frame_shape == (5 * cell + 8, 5 * cell, 3)
+    for _ in range(3):
+        frames = pool.render(None, mode="rgb_array")
+        for grid, frame in zip(obs["grid"], frames):
+            centres = frame[cell // 2 : 5 * cell : cell, cell // 2 : 5 * cell : cell]
+            assert ((centres == (220, 60, 40)).all(axis=-1) == (grid == 1)).all()
+            assert ((centres == (40, 90, 220)).all(axis=-1) == (grid == -1)).all()
+        obs, *_ = pool.step(np.zeros(4, np.int32), copy=True)
+    bar = pool.render(0, mode="rgb_array")[5 * cell + 4]
+    assert (bar == (90, 90, 90)).all(axis=-1).sum() == 3 * 5 * cell // 16  # 3 of 4d^2 = 16 ticks
