@@ -82,12 +82,14 @@ def save(folder: Path, env_steps: int, payload: dict[str, Any], metadata: dict[s
     final = folder / step_name(env_steps)
     tmp = folder / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     try:
-        with writing(tmp):
+        with writing(final):
             tmp.mkdir()
+        # Errors name the file as it would have been (the temporary one is removed).
         for name in FILES:
-            _torch_save(payload[name], tmp / f"{name}.pt")
+            with writing(final / f"{name}.pt"):
+                _torch_save(payload[name], tmp / f"{name}.pt")
         meta = {"format": FORMAT_VERSION, "env_steps": env_steps, **metadata}
-        with writing(tmp / "metadata.json"):
+        with writing(final / "metadata.json"):
             (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
             for child in tmp.iterdir():
                 _fsync(child)
@@ -126,7 +128,7 @@ class _Writer:
 
 
 def _torch_save(obj: Any, path: Path) -> None:
-    with writing(path), open(path, "wb") as f:
+    with open(path, "wb") as f:
         writer = _Writer(f)
         try:
             torch.save(obj, writer)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import errno
 import shutil
 import signal
 import threading
@@ -273,9 +274,10 @@ class Trainer:
             if created:
                 shutil.rmtree(run_dir, ignore_errors=True)
             where = "the new run directory was removed" if created else "nothing was written"
+            remedy = "free some space or choose" if e.full else "choose"
             raise RunError(
-                f"{e}\n{where}; {_remedy(e)} (or choose another place with --runs-root DIR "
-                "or --run-dir DIR), then start again"
+                f"{e}\n{where}; {remedy} a writable place with --runs-root DIR or --run-dir DIR, "
+                "then start again"
             ) from None
         return telemetry
 
@@ -659,7 +661,11 @@ def _remedy(error: StorageError) -> str:
     """What to do about a file that could not be written."""
     if error.full:
         return "free some space"
-    return "make the storage writable"
+    if error.errno == errno.EROFS:
+        return "make the storage writable"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "fix the permissions"
+    return "fix the cause"
 
 
 def _check_unfinished(run_dir: Path, config: Config, metadata: dict[str, Any]) -> None:
