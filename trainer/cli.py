@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -129,7 +130,10 @@ def _command(world: Any, request: Request) -> None:
                 request.evaluate, request.flags, request.render, request.video
             )
         except KeyboardInterrupt:
-            _interrupted(["evaluation interrupted; nothing was written"])
+            kept = "finished videos stay, unfinished ones were removed"
+            _interrupted(
+                [f"evaluation interrupted; {kept if request.video else 'nothing was written'}"]
+            )
         echo("\n".join(evaluation.report()))
         return
     if request.print_config:
@@ -263,14 +267,25 @@ def _check_task(task: str) -> None:
     known = pyenvpool.list_tasks()
     if task in known:
         return
-    lowered = {name.lower(): name for name in known}
-    close = [name for name in known if name.lower().startswith(task.lower())]
+    # Names compare without case and version ("-v1" alike in every name
+    # would make any two names close); a prefix counts too ("maze").
+    bases: dict[str, list[str]] = {}
+    for name in known:
+        bases.setdefault(_base_name(name), []).append(name)
+    wanted = _base_name(task)
+    close = list(bases.get(wanted, []))  # another version, another case
     close += [
-        lowered[m] for m in difflib.get_close_matches(task.lower(), list(lowered), n=3, cutoff=0.6)
+        n for base, names in bases.items() if wanted and base.startswith(wanted) for n in names
     ]
+    for base in difflib.get_close_matches(wanted, list(bases), n=3, cutoff=0.6):
+        close += bases[base]
     close = list(dict.fromkeys(close))[:3]
     hint = " (did you mean " + " or ".join(map(repr, close)) + "?)" if close else ""
     raise ConfigError(f"task: unknown task {task!r}{hint}; known: {', '.join(known)}")
+
+
+def _base_name(task: str) -> str:
+    return re.sub(r"-v\d+$", "", task.lower())
 
 
 def _resolve(request: Request, source: dict[str, Any] | None) -> Config:
@@ -303,20 +318,20 @@ def _run_dir(runs_root: str, config: Config) -> Path:
 
 
 def _print_summary(summary: dict[str, Any], world_size: int = 1) -> None:
+    from trainer.telemetry import evaluation_summary
+
     last = summary["last_eval"]
     lines = [
         f"{summary['stop_reason']}: {summary['env_steps']:,} env steps, "
-        f"{summary['updates']} updates, "
+        f"{summary['updates']} update{'s' if summary['updates'] != 1 else ''}, "
         f"train {summary['train_time']:.1f} s, wall {summary['wall_time']:.1f} s",
     ]
     if last:
-        lines.append(
-            f"last evaluation: mean return {last['mean_return']:.4g} "
-            f"over {last['episodes']} episodes"
-        )
+        lines.append("last evaluation: " + ", ".join(evaluation_summary(summary["task"], last)))
     if summary["best_return"] is not None:
         lines.append(
-            f"best evaluation: {summary['best_return']:.4g} at {summary['best_env_steps']:,} steps"
+            f"best evaluation: mean return {summary['best_return']:.4g} at "
+            f"{summary['best_env_steps']:,} steps"
         )
     lines.append(f"run directory: {summary['run_dir']}")
     if summary["stop_reason"] in ("interrupted", "paused"):

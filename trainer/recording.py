@@ -14,7 +14,9 @@ Videos are H.264 mp4 files written frame by frame through imageio-ffmpeg (the
 ``video`` extra), so an episode is never held in memory whole; each is written
 under a temporary name and renamed into place. ``gif_bytes`` encodes a short
 animation with imageio (Pillow) for TensorBoard, whose own ``add_video`` needs
-``moviepy.editor``, which moviepy 2 no longer has.
+``moviepy.editor``, which moviepy 2 no longer has; the animation is shrunk to
+at most ``TENSORBOARD_SIDE`` pixels a side and ``TENSORBOARD_FRAMES`` frames,
+since encoding is the cost.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from trainer.rundir import writing
 from trainer.tasks import task_info
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
-TENSORBOARD_FRAMES = 200  # at most this many frames of an episode go to TensorBoard
+# What of an episode goes to TensorBoard: encoding a GIF costs ~17 ms per
+# 600x400 frame and ~4.5 ms at 300x200 (measured: docs/cli.md).
+TENSORBOARD_FRAMES = 200
+TENSORBOARD_SIDE = 320
 
 
 class VideoError(RuntimeError):
@@ -191,17 +196,24 @@ class Showcase:
                 tmp.unlink(missing_ok=True)
         return [(path, n) for path, n in zip(done, frames) if path is not None]
 
-    def animation(self, policy: Policy, max_frames: int = TENSORBOARD_FRAMES) -> np.ndarray:
-        """The frames of the first episode (at most ``max_frames``), [T, H, W, 3]."""
+    def animation(
+        self,
+        policy: Policy,
+        max_frames: int = TENSORBOARD_FRAMES,
+        longest_side: int = TENSORBOARD_SIDE,
+    ) -> np.ndarray:
+        """The frames of the first episode (at most ``max_frames``), [T, H, W, 3],
+        every k-th pixel kept so that no side is longer than ``longest_side``."""
         _check_draws(self.pool)
+        stride = -(-max(self.pool.frame_shape[:2]) // longest_side)
         frames: list[np.ndarray] = []
 
         def draw(ids: np.ndarray) -> None:
             if 0 in ids and len(frames) < max_frames:
-                frames.append(self.pool.render(0, mode="rgb_array"))
+                frames.append(self.pool.render(0, mode="rgb_array")[::stride, ::stride])
 
         self.play(policy, on_states=draw)
-        return np.stack(frames)
+        return np.ascontiguousarray(np.stack(frames))
 
     def close(self) -> None:
         self.pool.close()
@@ -209,11 +221,22 @@ class Showcase:
 
 def gif_bytes(frames: np.ndarray, fps: int) -> bytes:
     """``frames`` [T, H, W, 3] as an animated GIF that loops."""
+    return _gif_writer().imwrite("<bytes>", frames, extension=".gif", duration=1000 / fps, loop=0)
+
+
+def check_animations(pool: Any) -> None:
+    """Raise ``VideoError`` now, before a run starts, if its TensorBoard
+    animations could not be made later (no imageio, or a task that does not draw)."""
+    _gif_writer()
+    _check_draws(pool)
+
+
+def _gif_writer() -> Any:
     try:
         import imageio.v3 as iio
     except ImportError:
         raise VideoError(_missing("imageio")) from None
-    return iio.imwrite("<bytes>", frames, extension=".gif", duration=1000 / fps, loop=0)
+    return iio
 
 
 def _video_writer() -> Callable[..., Any]:

@@ -19,8 +19,8 @@ adds what differs:
   pictures and videos of ``--evaluate`` play the last (the strongest);
 * ``players`` -- for two-player tasks, what the first and the second player
   look like in the task's pictures;
-* ``test_task`` -- why a task exists only to test the engine: training it
-  starts with that warning;
+* ``test_task`` -- for a task that exists only to test the engine, what
+  training it does instead of learning: training it starts with a warning;
 * ``video_fps`` -- frames per second of its evaluation videos (Gymnasium's
   rate where Gymnasium has the task, a slow pace for boards and grids).
 
@@ -102,10 +102,8 @@ TASKS: dict[str, Task] = {
     ),
     "Squared-v0": Task(episode_score=squared_score, video_fps=8),
     "Bandit-v0": Task(video_fps=4),
-    "Delay-v0": Task(
-        test_task="it exists to test and time the engine: every action earns 1, so there is "
-        "nothing to learn, and a run measures only the trainer's own overhead"
-    ),
+    "Acrobot-v1": Task(video_fps=15),
+    "Delay-v0": Task(test_task="every action earns 1, so a run only times the trainer itself"),
 }
 
 

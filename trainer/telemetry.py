@@ -137,20 +137,22 @@ def wilson_interval(rate: float, n: int, z: float = WILSON_Z) -> tuple[float, fl
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
-def evaluation_line(task: str, env_steps: int, metrics: dict[str, Any]) -> str:
-    """The console line of an evaluation (see the module docstring)."""
+def evaluation_summary(task: str, metrics: dict[str, Any]) -> list[str]:
+    """An evaluation in words, most important first: the mean return with its
+    spread, a success rate with its 95 % Wilson interval (binary returns), or
+    the win rates against each opponent as first and as second mover."""
     info = task_info(task)
     n = int(metrics.get("episodes", 0))
     if not n:
-        return f"{_steps_label('eval', env_steps)}  no episode finished"
+        return ["no episode finished"]
     parts = []
     if info.opponents:
-        sides = [
-            f"vs {name} {metrics.get(f'{name}_first_win', 0):.2f} / "
+        rates = ", ".join(
+            f"{name} {metrics.get(f'{name}_first_win', 0):.2f}/"
             f"{metrics.get(f'{name}_second_win', 0):.2f}"
             for name in info.opponents
-        ]
-        parts.append("win rate " + ", ".join(sides) + f" (moving 1st / 2nd) over {n:,} games")
+        )
+        parts += [f"win as 1st/2nd: {rates}", f"{n:,} games"]
     elif info.success is not None:
         rate = metrics.get("success_rate", 0.0)
         low, high = wilson_interval(rate, n)
@@ -171,9 +173,14 @@ def evaluation_line(task: str, env_steps: int, metrics: dict[str, Any]) -> str:
             parts.append(f"{label} {format_value(metrics[key])}")
     if "score" in metrics:
         parts.append(f"score {format_value(metrics['score'])}")
-    if "duration" in metrics:
-        parts.append(f"{metrics['duration']:.1f} s")
-    return f"{_steps_label('eval', env_steps)}  " + ", ".join(parts)
+    return parts
+
+
+def evaluation_line(task: str, env_steps: int, metrics: dict[str, Any], width: int = 80) -> str:
+    """The console line of an evaluation, with its duration if that fits ``width``."""
+    line = f"{_steps_label('eval', env_steps)}  " + ", ".join(evaluation_summary(task, metrics))
+    duration = f", {metrics['duration']:.1f} s" if "duration" in metrics else ""
+    return line + duration if len(line) + len(duration) <= width else line
 
 
 def _steps_label(label: str, env_steps: int) -> str:
@@ -346,7 +353,7 @@ class Telemetry:
         if category == "EVALUATOR":
             self.eval_points.append(event)
             self.last_eval = headline(self.task, metrics)
-            self.print(evaluation_line(self.task, env_steps, metrics))
+            self.print(evaluation_line(self.task, env_steps, metrics, self.console.width))
 
     def dashboard(self, env_steps: int, events: dict[str, dict[str, Any]]) -> None:
         """Print the dashboard for ``events`` (category -> metrics) of one update."""

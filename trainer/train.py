@@ -88,7 +88,7 @@ from trainer.distributed import (
 from trainer.envs import Envs, TrainingEnvs
 from trainer.evaluate import Evaluator
 from trainer.networks import architecture_record, build_agent
-from trainer.recording import Showcase, gif_bytes
+from trainer.recording import Showcase, check_animations, gif_bytes
 from trainer.rundir import RunError, StorageError
 from trainer.runtime import rng_state, seed_process, select_device, set_rng_state
 from trainer.selfplay import SelfPlayEnvs
@@ -211,6 +211,11 @@ class Trainer:
         c = self.counters
         num_updates = self.batching.updates_after(c.update, c.env_steps, config.total_steps)
         self.algo.set_num_updates(num_updates, c.update)
+        if self.tensorboard_video and world.is_main:  # refuse now, not at the first evaluation
+            self.showcase = Showcase(
+                config.task, 1, config.eval_seed, evaluation_task_kwargs(config), self.env_threads
+            )
+            check_animations(self.showcase.pool)
         self.telemetry: Telemetry | NullTelemetry = NullTelemetry()
         if world.is_main:  # the run directory is rank 0's alone
             try:
@@ -223,7 +228,10 @@ class Trainer:
                 self.telemetry.print(warning)
             reason = task_info(config.task).test_task
             if reason:
-                self.telemetry.print(f"warning: {config.task} is a test task: {reason}")
+                self.telemetry.print(
+                    f"warning: {config.task} is a test task of the engine, not a learning "
+                    f"problem:\n{reason}"
+                )
         self._session_start = time.monotonic()
         self._wall_offset = self.counters.wall_time
 
@@ -422,6 +430,7 @@ class Trainer:
             self.telemetry.flush()
         return {
             "run_dir": str(self.run_dir),
+            "task": config.task,
             "stop_reason": stop_reason,
             "env_steps": c.env_steps,
             "updates": c.update,
@@ -503,14 +512,7 @@ class Trainer:
 
     def _log_video(self) -> None:
         """The first evaluation episode, as an animation in TensorBoard."""
-        if self.showcase is None:
-            self.showcase = Showcase(
-                self.config.task,
-                1,
-                self.config.eval_seed,
-                evaluation_task_kwargs(self.config),
-                self.env_threads,
-            )
+        assert self.showcase is not None  # made in __init__
         frames = self.showcase.animation(self.algo.evaluation_policy(self.showcase.pool))
         gif = gif_bytes(frames, task_info(self.config.task).video_fps)
         self.telemetry.video("evaluation/episode", gif, frames.shape[1:3], self.counters.env_steps)

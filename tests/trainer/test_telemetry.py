@@ -205,9 +205,11 @@ def test_evaluation_lines_for_binary_returns_and_matches():
     games = {"episodes": 200, "duration": 1.0}
     for name, rates in (("random", (1.0, 0.99)), ("heuristic", (0.94, 0.91))):
         games[f"{name}_first_win"], games[f"{name}_second_win"] = rates
-    line = evaluation_line("ConnectFour-v0", 4096, games)
-    assert "win rate vs random 1.00 / 0.99, vs heuristic 0.94 / 0.91 (moving 1st / 2nd)" in line
-    assert "over 200 games" in line
+    line = evaluation_line("ConnectFour-v0", 20_000_000, games)
+    assert line == (
+        "eval 20,000,000  win as 1st/2nd: random 1.00/0.99, heuristic 0.94/0.91, 200 games"
+    )  # the duration did not fit in 80 columns
+    assert evaluation_line("ConnectFour-v0", 4096, games, width=100).endswith("games, 1.0 s")
 
 
 def test_wilson_interval():
