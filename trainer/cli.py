@@ -123,18 +123,7 @@ def _command(world: Any, request: Request) -> None:
 
     _check_modes(request)
     if request.evaluate:
-        from trainer.evaluate import evaluate_checkpoint
-
-        try:
-            evaluation = evaluate_checkpoint(
-                request.evaluate, request.flags, request.render, request.video
-            )
-        except KeyboardInterrupt:
-            kept = "finished videos stay, unfinished ones were removed"
-            _interrupted(
-                [f"evaluation interrupted; {kept if request.video else 'nothing was written'}"]
-            )
-        echo("\n".join(evaluation.report()))
+        _evaluate(request)
         return
     if request.print_config:
         echo(on_main(lambda: dump(_config(request))), nl=False)
@@ -143,35 +132,15 @@ def _command(world: Any, request: Request) -> None:
     trainer = None
     try:
         plan = on_main(lambda: _plan(request))
-        from trainer.train import RunFinished, Trainer
-
-        options = {
-            "progress": request.progress,
-            "verbose": request.verbose,
-            "tensorboard_video": request.tensorboard_video,
-            "world": world,
-        }
-        if plan.config is None:
-            if not request.resume:
-                echo(
-                    f"torchrun restarted the job: resuming {plan.run_dir} from its last checkpoint"
-                )
-            total_steps = request.flags.get("total_steps") if request.resume else None
-            try:
-                trainer = Trainer.resume(plan.run_dir, total_steps, **options)
-            except RunFinished as e:  # nothing to do is not a failure (module docstring)
-                echo(str(e))
-                return
-        elif plan.source is not None:
-            trainer = Trainer.fork(plan.source, plan.config, plan.run_dir, **options)
-        else:
-            trainer = Trainer.new(plan.config, plan.run_dir, **options)
+        trainer = _trainer(plan, request, world, echo)
+        if trainer is None:  # a finished run: nothing to do
+            return
         echo(f"run directory: {trainer.run_dir}")
         try:
             summary = trainer.run()
         finally:
             trainer.close()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         if main_rank:
             _interrupted(_where_it_stands(plan, trainer is not None))
         sys.exit(130)
@@ -179,6 +148,46 @@ def _command(world: Any, request: Request) -> None:
         _print_summary(summary, 1 if world is None else world.size)
     if summary["stop_reason"] == "interrupted":
         sys.exit(130)
+
+
+def _evaluate(request: Request) -> None:
+    from trainer.evaluate import evaluate_checkpoint
+
+    try:
+        evaluation = evaluate_checkpoint(
+            request.evaluate, request.flags, request.render, request.video
+        )
+    except KeyboardInterrupt:
+        kept = "finished videos stay, unfinished ones were removed"
+        _interrupted(
+            [f"evaluation interrupted; {kept if request.video else 'nothing was written'}"]
+        )
+    click.echo("\n".join(evaluation.report()))
+
+
+def _trainer(plan: Plan, request: Request, world: Any, echo: Callable[[str], None]) -> Any:
+    """The Trainer of the plan, or None for a resumed run that is finished
+    (nothing to do is not a failure: see the module docstring)."""
+    from trainer.train import RunFinished, Trainer
+
+    options = {
+        "progress": request.progress,
+        "verbose": request.verbose,
+        "tensorboard_video": request.tensorboard_video,
+        "world": world,
+    }
+    if plan.config is None:
+        if not request.resume:
+            echo(f"torchrun restarted the job: resuming {plan.run_dir} from its last checkpoint")
+        total_steps = request.flags.get("total_steps") if request.resume else None
+        try:
+            return Trainer.resume(plan.run_dir, total_steps, **options)
+        except RunFinished as e:
+            echo(str(e))
+            return None
+    if plan.source is not None:
+        return Trainer.fork(plan.source, plan.config, plan.run_dir, **options)
+    return Trainer.new(plan.config, plan.run_dir, **options)
 
 
 def _where_it_stands(plan: Plan | None, started: bool) -> list[str]:
@@ -196,6 +205,7 @@ def _where_it_stands(plan: Plan | None, started: bool) -> list[str]:
             f"nothing to resume: remove {run_dir} and start again",
         ]
     steps = checkpoint.read_metadata(latest)["env_steps"]
+    latest = run_dir / "checkpoints" / latest.name  # as the user named the run
     lost = "; the updates after it were not saved" if started else ""
     return [
         f"interrupted {how}: the last checkpoint is {latest} ({steps:,} env steps){lost}",

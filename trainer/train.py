@@ -322,7 +322,8 @@ class Trainer:
             config = load_run_config(run_dir, total_steps)
             latest = checkpoint.pointer(run_dir / "checkpoints", "latest")
             if latest is None:
-                checkpoint.find(run_dir)  # a pointer to nowhere says so
+                if (run_dir / "checkpoints" / "latest").is_symlink():
+                    checkpoint.find(run_dir)  # a pointer to nowhere: says so
                 raise RunError(
                     f"{run_dir} has no checkpoint to resume from (checkpoints/latest is missing)"
                 )
@@ -651,6 +652,7 @@ class Trainer:
                 then = "then start again"
             else:
                 steps = checkpoint.read_metadata(latest)["env_steps"]
+                latest = self.run_dir / "checkpoints" / latest.name  # as the user named the run
                 kept = f"kept: the checkpoint {latest} ({steps:,} env steps) and all before it"
                 then = f"then continue with: pyenvpool-train --resume {self.run_dir}"
             raise RunError(

@@ -392,8 +392,8 @@ def test_ctrl_c_twice_says_where_the_run_stands(tmp_path):
     latest = (tmp_path / "run" / "checkpoints" / "latest").resolve()
     steps = json.loads((latest / "metadata.json").read_text())["env_steps"]
     assert err.strip().splitlines() == [
-        f"interrupted at once (a second Ctrl-C): the last checkpoint is {latest} ({steps:,} env "
-        "steps); the updates after it were not saved",
+        f"interrupted at once (a second Ctrl-C): the last checkpoint is run/checkpoints/"
+        f"{latest.name} ({steps:,} env steps); the updates after it were not saved",
         "continue with: pyenvpool-train --resume run",
     ]
     assert "stopping after this update" in out
