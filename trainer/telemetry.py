@@ -393,7 +393,7 @@ class Telemetry:
         self.bar.update(env_steps, steps_per_second, format_duration(eta), self.last_eval)
 
     def video(self, tag: str, gif: bytes, shape: tuple[int, int], env_steps: int) -> None:
-        """Log an encoded animated GIF (``evaluate.gif_bytes``) to TensorBoard,
+        """Log an encoded animated GIF (``recording.gif_bytes``) to TensorBoard,
         where it plays in the Images tab as ``add_video``'s output does."""
         if self.writer is None:
             return
