@@ -19,8 +19,10 @@ command line -> config -> the training loop -> envs and algorithm -> pyenvpool.
 * ``distributions`` -- masked categorical;
 * ``optim``         -- Adam in foreach ops (no torch._dynamo import);
 * ``evaluate``      -- the evaluation protocol on a separate pool, and ``--evaluate``;
+* ``recording``     -- evaluation episodes as final-state pictures, mp4 videos, GIFs;
 * ``opponents``     -- fixed players that two-player tasks are evaluated against;
-* ``checkpoint``    -- atomic checkpoints, pointers, retention;
+* ``checkpoint``    -- atomic checkpoints, pointers, retention, damage in words;
+* ``rundir``        -- the run directory's files, and OS errors a person can act on;
 * ``telemetry``     -- metrics.jsonl, console, TensorBoard, progress, plots;
 * ``runtime``       -- device, thread count, seeds and global RNG states;
 * ``distributed``   -- torchrun ranks: collectives, seeds, per-rank checkpoint state.
