@@ -41,10 +41,16 @@ STEP_TASKS = {"CartPole-v1": 4096, "BinPack-v0": 1024}
 
 
 def random_actions(pool, obs, rng: np.random.Generator) -> np.ndarray:
-    n, num_actions = pool.num_envs, pool.spec.num_actions
+    """Random actions of the task's space; legal ones where it has an action mask."""
+    n, action = pool.num_envs, pool.spec.action
+    if action.kind == "box":
+        return rng.uniform(action.low, action.high, (n, *action.shape)).astype(np.float32)
+    if action.kind == "multi_discrete":
+        return rng.integers(0, action.nvec, (n, len(action.nvec))).astype(np.int32)
     if "action_mask" in obs:
-        return (rng.random((n, num_actions)) + obs["action_mask"]).argmax(axis=1).astype(np.int32)
-    return rng.integers(0, num_actions, n).astype(np.int32)
+        scores = rng.random((n, pool.spec.num_actions)) + obs["action_mask"]
+        return scores.argmax(axis=1).astype(np.int32)
+    return rng.integers(0, pool.spec.num_actions, n).astype(np.int32)
 
 
 def frames_per_second(task: str, threads: int, rounds: int, seconds: float) -> dict:

@@ -26,8 +26,11 @@ import pyenvpool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding-a-task.md"
-# A fenced block with a tag after the language: ```cpp csrc/tasks/x.h, ```python custom-build.
-TAGGED_BLOCK = re.compile(r"^```(\w+)[ \t]+(\S+)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+# A fenced block with a title after the language, which mkdocs shows above it:
+# ```cpp title="csrc/tasks/x.h", ```python title="custom-build".
+TAGGED_BLOCK = re.compile(
+    r'^```(\w+)[ \t]+title="([^"]+)"[ \t]*\n(.*?)^```[ \t]*$', re.MULTILINE | re.DOTALL
+)
 
 
 def tagged_blocks(lang: str, tag: str | None = None) -> list[tuple[str, str]]:

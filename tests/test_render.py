@@ -13,12 +13,16 @@ TASKS = pyenvpool.list_tasks()
 
 
 def _actions(pool, obs, rng: np.random.Generator) -> np.ndarray:
-    """Random actions, legal ones where the task has an action mask."""
-    n, num_actions = pool.num_envs, pool.spec.num_actions
+    """Random actions of the task's space; legal ones where it has an action mask."""
+    n, action = pool.num_envs, pool.spec.action
+    if action.kind == "box":
+        return rng.uniform(action.low, action.high, (n, *action.shape)).astype(np.float32)
+    if action.kind == "multi_discrete":
+        return rng.integers(0, action.nvec, (n, len(action.nvec))).astype(np.int32)
     if "action_mask" in obs:
-        scores = rng.random((n, num_actions)) + obs["action_mask"]  # legal ones score above 1
+        scores = rng.random((n, pool.spec.num_actions)) + obs["action_mask"]  # legal ones above 1
         return scores.argmax(axis=1).astype(np.int32)
-    return rng.integers(0, num_actions, n).astype(np.int32)
+    return rng.integers(0, pool.spec.num_actions, n).astype(np.int32)
 
 
 def _played(make_pool, task, n, steps, seed=0, **kwargs):
