@@ -155,7 +155,8 @@ def machine() -> str:
         pass
     import torch
 
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+    python = platform.python_version()
+    return f"{cpu}, {os.cpu_count()} cores, Python {python}, torch {torch.__version__}"
 
 
 def commit() -> str:
@@ -185,9 +186,7 @@ def table(s: Study, curves: dict[int, list[dict]]) -> str:
         row = [by_step[seed].get(step) for seed in seeds]
         values = [repr(float(e[s.metric])) if e else "" for e in row]
         times = [e["train_time"] for e in row if e]
-        lines.append(
-            f"| {step:,} | " + " | ".join(values) + f" | {sum(times) / len(times):.1f} |"
-        )
+        lines.append(f"| {step:,} | " + " | ".join(values) + f" | {sum(times) / len(times):.1f} |")
     if s.target is not None:
         firsts = []
         for seed in seeds:
@@ -200,7 +199,10 @@ def table(s: Study, curves: dict[int, list[dict]]) -> str:
                     else "not reached"
                 )
             )
-        lines += ["", f"First evaluation with {s.metric} >= {s.target:g}: " + "; ".join(firsts) + "."]
+        lines += [
+            "",
+            f"First evaluation with {s.metric} >= {s.target:g}: " + "; ".join(firsts) + ".",
+        ]
     return "\n".join(lines)
 
 

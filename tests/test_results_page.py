@@ -23,9 +23,19 @@ def test_cartpole_curve_prefix_matches_the_page():
         "PYTHONPATH": os.pathsep.join(filter(None, [*IN_PLACE, os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        [sys.executable, str(ROOT / "studies" / "results.py"), "--check", "CartPole-v1",
-         "--prefix", "4"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "studies" / "results.py"),
+            "--check",
+            "CartPole-v1",
+            "--prefix",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "reproduce the page bit for bit" in result.stdout
