@@ -12,6 +12,13 @@
 #include "tasks/maze.h"
 #include "tasks/squared.h"
 
+#ifdef PYENVPOOL_WITH_MUJOCO  // the MuJoCo tasks: built when the headers are found (CMakeLists.txt)
+#include "tasks/ant.h"
+#include "tasks/half_cheetah.h"
+#include "tasks/hopper.h"
+#include "tasks/walker2d.h"
+#endif
+
 namespace pyenvpool {
 namespace {
 
@@ -37,6 +44,12 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<Delay>(),
       Entry<Bandit>(),
       Entry<Squared>(),
+#ifdef PYENVPOOL_WITH_MUJOCO
+      Entry<HalfCheetah>(),
+      Entry<Hopper>(),
+      Entry<Walker2d>(),
+      Entry<Ant>(),
+#endif
   };
   return tasks;
 }
