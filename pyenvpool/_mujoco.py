@@ -12,14 +12,17 @@ MuJoCo.
 Frames (``pool.render(ids, mode="rgb_array")``) come from MuJoCo's own OpenGL
 renderer through the ``mujoco`` Python package, fed with each env's ``qpos``
 (the engine's live ``info["qpos"]`` row, which every step, reset and restore
-rewrites): 480 x 480, with the camera of Gymnasium's default
+rewrites), with the kinematics of that qpos (mj_forward; after a step
+Gymnasium draws those MuJoCo computed at the start of the step's last
+substep, a frame behind): 480 x 480, with the camera of Gymnasium's default
 ``render_mode="rgb_array"`` for the task -- a free camera aimed at the median
 geom position, then each task's ``default_camera_config``. Gymnasium fixes
 that aim point at its first frame; here it is recomputed for every frame, so
-the robot stays in view. The OpenGL context is the one ``MUJOCO_GL`` names
-(``egl``, ``osmesa`` or ``glfw``), else the first of those that works, as
-Gymnasium picks it; with none, rendering raises ``RuntimeError`` saying what
-to install.
+the robot stays in view (Hopper's and Walker2d's configurations fix it, so
+all their frames are Gymnasium's). The OpenGL context is the one ``MUJOCO_GL``
+names (``glfw``, ``egl`` or ``osmesa``), else the first of those that works,
+as Gymnasium picks it; with none, rendering raises ``RuntimeError`` saying
+what to install.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ class Renderer:
 def _gl_context(task_id: str, width: int, height: int):
     """An OpenGL context from the backend MUJOCO_GL names, or the first that works."""
     requested = os.environ.get("MUJOCO_GL", "").lower()
-    backends = [requested] if requested in ("egl", "osmesa", "glfw") else ["egl", "osmesa", "glfw"]
+    backends = [requested] if requested in ("glfw", "egl", "osmesa") else ["glfw", "egl", "osmesa"]
     errors = []
     for name in backends:
         try:

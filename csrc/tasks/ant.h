@@ -27,6 +27,7 @@ namespace pyenvpool {
 class Ant {
  public:
   static constexpr const char* kId = "Ant-v5";
+  static constexpr const char* kFile = "ant.xml";  // in pyenvpool/assets/mujoco
   static constexpr int64_t kMinChunk = 2;  // a step costs ~300 us
   using Action = const float*;
   static constexpr int kNq = 15, kNv = 14, kNu = 8, kNbody = 14;
@@ -52,7 +53,7 @@ class Ant {
         reset_noise_scale_(kwargs.Float("reset_noise_scale", 0.1, 0.0, 1e3)),
         skip_xy_(kwargs.Bool("exclude_current_positions_from_observation", true) ? 2 : 0),
         include_cfrc_(kwargs.Bool("include_cfrc_ext_in_observation", true)),
-        physics_(kId, "ant.xml", frame_skip_) {
+        physics_(kId, kFile, frame_skip_) {
     kwargs.CheckAllUsed(kId);
     if (physics_.m()->nbody != kNbody) throw std::logic_error("Ant-v5: ant.xml has another body count");
   }

@@ -23,9 +23,11 @@ namespace pyenvpool {
 class HalfCheetah {
  public:
   static constexpr const char* kId = "HalfCheetah-v5";
+  static constexpr const char* kFile = "half_cheetah.xml";  // in pyenvpool/assets/mujoco
   static constexpr int64_t kMinChunk = 4;  // a step costs ~60 us
   using Action = const float*;
-  using Physics = mujoco::Physics<9, 9, 6>;
+  static constexpr int kNq = 9, kNv = 9, kNu = 6;
+  using Physics = mujoco::Physics<kNq, kNv, kNu>;
 
   struct State {
     Rng rng;
@@ -41,7 +43,7 @@ class HalfCheetah {
         ctrl_cost_weight_(static_cast<float>(kwargs.Float("ctrl_cost_weight", 0.1, -1e9, 1e9))),
         reset_noise_scale_(kwargs.Float("reset_noise_scale", 0.1, 0.0, 1e3)),
         skip_x_(kwargs.Bool("exclude_current_positions_from_observation", true) ? 1 : 0),
-        physics_(kId, "half_cheetah.xml", frame_skip_) {
+        physics_(kId, kFile, frame_skip_) {
     kwargs.CheckAllUsed(kId);
   }
 
@@ -110,8 +112,6 @@ class HalfCheetah {
   }
 
  private:
-  static constexpr int kNq = 9, kNv = 9, kNu = 6;
-
   // Gymnasium's reset after the noise: set_state runs mj_forward; the info
   // terms of a new episode are 0 (Gymnasium's reset info has x_position only).
   void Start(State& s, const double* qpos, const double* qvel) const {

@@ -23,9 +23,11 @@ namespace pyenvpool {
 class Hopper {
  public:
   static constexpr const char* kId = "Hopper-v5";
+  static constexpr const char* kFile = "hopper.xml";  // in pyenvpool/assets/mujoco
   static constexpr int64_t kMinChunk = 2;  // a step costs ~150 us
   using Action = const float*;
-  using Physics = mujoco::Physics<6, 6, 3>;
+  static constexpr int kNq = 6, kNv = 6, kNu = 3;
+  using Physics = mujoco::Physics<kNq, kNv, kNu>;
 
   struct State {
     Rng rng;
@@ -43,7 +45,7 @@ class Hopper {
         terminate_when_unhealthy_(kwargs.Bool("terminate_when_unhealthy", true)),
         reset_noise_scale_(kwargs.Float("reset_noise_scale", 5e-3, 0.0, 1e3)),
         skip_x_(kwargs.Bool("exclude_current_positions_from_observation", true) ? 1 : 0),
-        physics_(kId, "hopper.xml", frame_skip_) {
+        physics_(kId, kFile, frame_skip_) {
     kwargs.CheckAllUsed(kId);
   }
 
@@ -121,8 +123,6 @@ class Hopper {
   }
 
  private:
-  static constexpr int kNq = 6, kNv = 6, kNu = 3;
-
   // Gymnasium's is_healthy, with its default ranges (strict comparisons).
   static bool Healthy(const State& s) {
     const double* qpos = s.physics + Physics::kQpos;

@@ -23,9 +23,11 @@ namespace pyenvpool {
 class Walker2d {
  public:
   static constexpr const char* kId = "Walker2d-v5";
+  static constexpr const char* kFile = "walker2d_v5.xml";  // in pyenvpool/assets/mujoco
   static constexpr int64_t kMinChunk = 2;  // a step costs ~250 us
   using Action = const float*;
-  using Physics = mujoco::Physics<9, 9, 6>;
+  static constexpr int kNq = 9, kNv = 9, kNu = 6;
+  using Physics = mujoco::Physics<kNq, kNv, kNu>;
 
   struct State {
     Rng rng;
@@ -43,7 +45,7 @@ class Walker2d {
         terminate_when_unhealthy_(kwargs.Bool("terminate_when_unhealthy", true)),
         reset_noise_scale_(kwargs.Float("reset_noise_scale", 5e-3, 0.0, 1e3)),
         skip_x_(kwargs.Bool("exclude_current_positions_from_observation", true) ? 1 : 0),
-        physics_(kId, "walker2d_v5.xml", frame_skip_) {
+        physics_(kId, kFile, frame_skip_) {
     kwargs.CheckAllUsed(kId);
   }
 
@@ -122,8 +124,6 @@ class Walker2d {
   }
 
  private:
-  static constexpr int kNq = 9, kNv = 9, kNu = 6;
-
   void Start(State& s, const double* qpos, const double* qvel) const {
     auto d = physics_.Borrow();
     physics_.Start(s.physics, qpos, qvel, d.get());
