@@ -41,6 +41,8 @@ def test_page_examples_run(page, tmp_path):
     needs = {
         m for m in ("gymnasium", "torch") if re.search(rf"^\s*import {m}\b", "".join(blocks), re.M)
     }
+    if re.search(r'"(HalfCheetah|Hopper|Walker2d|Ant)-v5"', "".join(blocks)):
+        needs.add("mujoco")  # the MuJoCo tasks need the mujoco extra
     for module in needs:
         pytest.importorskip(module)
     script = tmp_path / f"example_{page.stem}.py"  # not gymnasium.py: no shadowing

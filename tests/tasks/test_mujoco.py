@@ -356,3 +356,30 @@ def test_info_fields_stay_out_of_the_observation(make_pool):
     assert list(obs) == ["obs"] and info["reward_contact"].shape == (2,)
     with pytest.raises(ValueError, match="unknown key 'reward_contact'"):
         pool.step(np.zeros((2, 8), np.float32), out={"reward_contact": np.zeros(2)})
+
+
+def test_async_recv_matches_sync_steps_info_fields_included(make_pool):
+    """send/recv: each env's rewards, observations and info fields are those
+    of synchronous stepping, whichever order the workers serve the envs in."""
+    n, b, steps = 6, 3, 12
+    sync = make_pool("Hopper-v5", n, seed=9)
+    apool = make_pool("Hopper-v5", n, batch_size=b, num_threads=2, seed=9)
+    plan = _actions(np.random.default_rng(4), steps * n, 3).reshape(steps, n, 3)
+    expected = [sync.step(plan[t], copy=True) for t in range(steps)]
+    t_of = np.zeros(n, int)
+    apool.send(plan[0], np.arange(n))
+    remaining = steps * n
+    while remaining:
+        obs, reward, terminated, truncated, info = apool.recv()
+        ids = info["env_id"].copy()
+        for row, env in enumerate(ids):
+            e_obs, e_rew, _, _, e_info = expected[t_of[env]]
+            assert np.array_equal(obs["obs"][row], e_obs["obs"][env])
+            assert reward[row] == e_rew[env]
+            for k in ("reward_forward", "reward_ctrl", "reward_survive", "qpos"):
+                assert np.array_equal(info[k][row], e_info[k][env]), k
+            t_of[env] += 1
+        remaining -= len(ids)
+        again = ids[t_of[ids] < steps]
+        if len(again):
+            apool.send(plan[t_of[again], again], again)
