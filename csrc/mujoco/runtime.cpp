@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -142,11 +143,17 @@ Model::~Model() {
 }
 
 mjData* Model::Borrow() const {
+  // The scratch this thread had last is likely still in its core's cache
+  // (an mjData's working set is tens of kB): take it again when it is free.
+  thread_local const mjData* last = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!free_.empty()) {
-      mjData* d = free_.back();
-      free_.pop_back();
+      auto it = std::find(free_.begin(), free_.end(), last);
+      if (it == free_.end()) it = free_.end() - 1;
+      mjData* d = *it;
+      free_.erase(it);
+      last = d;
       return d;
     }
   }
@@ -154,6 +161,7 @@ mjData* Model::Borrow() const {
   if (d == nullptr) throw std::bad_alloc();
   std::lock_guard<std::mutex> lock(mutex_);
   all_.push_back(d);
+  last = d;
   return d;
 }
 
