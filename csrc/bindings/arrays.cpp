@@ -43,9 +43,12 @@ int64_t ReadAs(const void* data, int64_t i) {
 
 using Reader = int64_t (*)(const void*, int64_t);
 
-Reader ReaderFor(const py::array& arr) {
-  const bool is_signed = arr.dtype().kind() == 'i';
-  switch (arr.itemsize()) {
+// `kind`, `itemsize`: the array's dtype kind ('i' or 'u') and item size.
+// Reading them from the array makes a reference to its dtype, which needs the
+// GIL; ActionBatch::Check runs without it and passes them in.
+Reader ReaderFor(char kind, py::ssize_t itemsize) {
+  const bool is_signed = kind == 'i';
+  switch (itemsize) {
     case 1:
       return is_signed ? &ReadAs<int8_t> : &ReadAs<uint8_t>;
     case 2:
@@ -56,6 +59,8 @@ Reader ReaderFor(const py::array& arr) {
       return is_signed ? &ReadAs<int64_t> : &ReadAs<uint64_t>;
   }
 }
+
+Reader ReaderFor(const py::array& arr) { return ReaderFor(arr.dtype().kind(), arr.itemsize()); }
 
 bool IsInteger(const py::array& arr) {
   const char kind = arr.dtype().kind();
@@ -172,6 +177,8 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     : spec_(spec), k_(k) {
   if (spec.kind == ActionSpec::Kind::kDiscrete) {
     array_ = IntegerVector(actions, "actions", k);
+    dtype_kind_ = array_.dtype().kind();
+    itemsize_ = array_.itemsize();
     return;
   }
   if (actions.is_none()) throw TypeError("actions must be an array, got None");
@@ -203,6 +210,8 @@ ActionBatch::ActionBatch(py::handle actions, const ActionSpec& spec, int64_t k)
     array_ = np.attr("ascontiguousarray")(array_, py::arg("dtype") = np.attr("float32"));
     quiet.attr("__exit__")(py::none(), py::none(), py::none());
   }
+  dtype_kind_ = array_.dtype().kind();
+  itemsize_ = array_.itemsize();
 }
 
 const void* ActionBatch::Check(const int64_t* ids) {
@@ -231,7 +240,7 @@ const void* ActionBatch::Check(const int64_t* ids) {
     throw ValueError(where + " = " + std::to_string(value) + " is out of range [0, " +
                      std::to_string(nvec[c]) + ")" + (ids != nullptr ? " (" + RowName(ids, j) + ")" : ""));
   };
-  if (IsEngineLayout(array_, 'i')) {
+  if (dtype_kind_ == 'i' && itemsize_ == 4 && (array_.flags() & py::array::c_style)) {
     const auto* a = static_cast<const int32_t*>(array_.data());
     bool ok = true;
     if (elements == 1) {
@@ -253,7 +262,7 @@ const void* ActionBatch::Check(const int64_t* ids) {
   }
   scratch_.resize(n * sizeof(int32_t));
   auto* dst = reinterpret_cast<int32_t*>(scratch_.data());
-  const Reader read = ReaderFor(array_);
+  const Reader read = ReaderFor(dtype_kind_, itemsize_);
   for (int64_t e = 0; e < n; ++e) {
     const int64_t value = read(array_.data(), e);
     if (value < 0 || value >= nvec[e % elements]) {

@@ -74,6 +74,10 @@ class ActionBatch {
   const ActionSpec& spec_;
   int64_t k_;
   py::array array_;
+  // array_'s dtype kind and item size, read with the GIL: reading them touches
+  // the dtype's reference count, and Check() runs without the GIL.
+  char dtype_kind_ = 0;
+  py::ssize_t itemsize_ = 0;
   std::vector<uint8_t> scratch_;
 };
 
