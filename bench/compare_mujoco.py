@@ -6,8 +6,10 @@
 
 Per task and env count, the engines step the same kind of random actions
 (uniform in [-1, 1]) in one process, interleaved round by round, so machine
-noise hits them alike; the script prints the median steps/s of each and the
-median of the per-round ratios pyenvpool / EnvPool. Gymnasium's
+noise hits them alike; the script prints the median steps/s of each, the
+median of the per-round ratios pyenvpool / EnvPool, and each engine's CPU
+time per env step (all its threads; time lost to other processes on a shared
+machine does not count, busy-waiting does). Gymnasium's
 SyncVectorEnv steps its envs one after another in Python (one thread);
 building thousands of them takes minutes and gigabytes, so it runs with at
 most --gym-max-envs envs (its steps/s hardly depends on the count).
@@ -41,13 +43,17 @@ from pyenvpool import _core, _mujoco
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _timed(run, seconds: float) -> float:
-    """Steps/s of `run(k)` (k batch steps, returns envs stepped) over ~`seconds`."""
+def _timed(run, seconds: float) -> tuple[float, float]:
+    """(steps/s, CPU microseconds per env step) of `run(k)` (k batch steps,
+    returns the env steps taken) over ~`seconds`. The CPU time is the whole
+    process's (every thread), so it counts work and busy-waiting but not the
+    time other processes held the shared cores."""
     run(2)  # warm
-    start, stepped = time.perf_counter(), 0
+    start, cpu, stepped = time.perf_counter(), time.process_time(), 0
     while time.perf_counter() - start < seconds:
         stepped += run(8)
-    return stepped / (time.perf_counter() - start)
+    cpu_us = (time.process_time() - cpu) / stepped * 1e6
+    return stepped / (time.perf_counter() - start), cpu_us
 
 
 def make_runners(task: str, num_envs: int, threads: int, gym_max_envs: int) -> dict:
@@ -101,14 +107,19 @@ def make_runners(task: str, num_envs: int, threads: int, gym_max_envs: int) -> d
 def compare(task: str, num_envs: int, args) -> dict:
     runners = make_runners(task, num_envs, args.threads, args.gym_max_envs)
     rates = {name: [] for name in runners}
+    cpu = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, (run, _) in runners.items():
-            rates[name].append(_timed(run, args.seconds))
+            rate, cpu_us = _timed(run, args.seconds)
+            rates[name].append(rate)
+            cpu[name].append(cpu_us)
     for _, close in runners.values():
         close()
     row = {"task": task, "envs": num_envs, "threads": args.threads}
     for name, values in rates.items():
         row[name] = round(statistics.median(values))
+    for name, values in cpu.items():
+        row[f"{name}_cpu_us"] = round(statistics.median(values), 1)
     if "envpool" in rates:
         ratios = [a / b for a, b in zip(rates["pyenvpool"], rates["envpool"])]
         row["pyenvpool/envpool"] = round(statistics.median(ratios), 2)
@@ -126,14 +137,17 @@ def snapshots(task: str, num_envs: int, args) -> dict:
     root = pool.snapshot()
 
     def live(k: int) -> int:
+        pool.restore(root)  # from the same states as simulate (and never near the time limit)
         for t in range(k):
-            pool.step(actions[t % 16])
+            _, reward, terminated, truncated, _ = pool.step(actions[t % 16])
+        assert not (terminated | truncated).any()  # an ended env would be a free no-op step
         return k * num_envs
 
     def simulate(k: int) -> int:
         ids = root
         for t in range(k):
-            _, reward, _, _, new = pool.simulate(ids, actions[t % 16])
+            _, reward, terminated, truncated, new = pool.simulate(ids, actions[t % 16])
+            assert not (terminated | truncated).any()
             if ids is not root:
                 pool.release(ids)
             ids = new
@@ -150,9 +164,9 @@ def snapshots(task: str, num_envs: int, args) -> dict:
 
     rates = {"step": [], "simulate": [], "snapshot+restore": []}
     for _ in range(args.rounds):
-        rates["step"].append(_timed(live, args.seconds))
-        rates["simulate"].append(_timed(simulate, args.seconds))
-        rates["snapshot+restore"].append(_timed(snapshot_restore, args.seconds / 4))
+        rates["step"].append(_timed(live, args.seconds)[0])
+        rates["simulate"].append(_timed(simulate, args.seconds)[0])
+        rates["snapshot+restore"].append(_timed(snapshot_restore, args.seconds / 4)[0])
     ratios = [s / t for s, t in zip(rates["simulate"], rates["step"])]
     row = {"task": task, "envs": num_envs, "threads": args.threads}
     row.update({f"{k}_per_s": round(statistics.median(v)) for k, v in rates.items()})
