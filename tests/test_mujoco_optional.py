@@ -55,9 +55,12 @@ for task in ("HalfCheetah-v5", "Ant-v5"):
 
 
 def _python(code: str, pythonpath: Path = ROOT) -> str:
+    """Runs `code` with `pythonpath` as the place pyenvpool comes from (also
+    the working directory, which `python -c` puts first on sys.path)."""
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=pythonpath,
         env=env,
         capture_output=True,
         text=True,
