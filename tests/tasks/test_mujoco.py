@@ -365,21 +365,16 @@ def test_async_recv_matches_sync_steps_info_fields_included(make_pool):
     sync = make_pool("Hopper-v5", n, seed=9)
     apool = make_pool("Hopper-v5", n, batch_size=b, num_threads=2, seed=9)
     plan = _actions(np.random.default_rng(4), steps * n, 3).reshape(steps, n, 3)
-    expected = [sync.step(plan[t], copy=True) for t in range(steps)]
-    t_of = np.zeros(n, int)
-    apool.send(plan[0], np.arange(n))
-    remaining = steps * n
-    while remaining:
-        obs, reward, terminated, truncated, info = apool.recv()
-        ids = info["env_id"].copy()
-        for row, env in enumerate(ids):
-            e_obs, e_rew, _, _, e_info = expected[t_of[env]]
-            assert np.array_equal(obs["obs"][row], e_obs["obs"][env])
-            assert reward[row] == e_rew[env]
-            for k in ("reward_forward", "reward_ctrl", "reward_survive", "qpos"):
-                assert np.array_equal(info[k][row], e_info[k][env]), k
-            t_of[env] += 1
-        remaining -= len(ids)
-        again = ids[t_of[ids] < steps]
-        if len(again):
-            apool.send(plan[t_of[again], again], again)
+    for t in range(steps):
+        e_obs, e_rew, _, _, e_info = sync.step(plan[t], copy=True)
+        apool.send(plan[t], np.arange(n))
+        served = []
+        for _ in range(n // b):
+            obs, reward, terminated, truncated, info = apool.recv()
+            for row, env in enumerate(info["env_id"]):
+                assert np.array_equal(obs["obs"][row], e_obs["obs"][env])
+                assert reward[row] == e_rew[env]
+                for k in ("reward_forward", "reward_ctrl", "reward_survive", "qpos"):
+                    assert np.array_equal(info[k][row], e_info[k][env]), k
+                served.append(int(env))
+        assert sorted(served) == list(range(n))
