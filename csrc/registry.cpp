@@ -4,6 +4,14 @@
 // derive from the task.
 #include "registry.h"
 
+// The MuJoCo tasks: built when the MuJoCo headers are found (CMakeLists.txt).
+#ifdef PYENVPOOL_WITH_MUJOCO
+#include "tasks/ant.h"
+#include "tasks/half_cheetah.h"
+#include "tasks/hopper.h"
+#include "tasks/walker2d.h"
+#endif
+
 #include "tasks/acrobot.h"
 #include "tasks/bandit.h"
 #include "tasks/binpack.h"
@@ -31,10 +39,20 @@ TaskEntry Entry() {
           }};
 }
 
+// `tasks`, then the MuJoCo tasks when this build has them.
+std::vector<TaskEntry> WithMujocoTasks(std::vector<TaskEntry> tasks) {
+#ifdef PYENVPOOL_WITH_MUJOCO
+  for (TaskEntry entry : {Entry<HalfCheetah>(), Entry<Hopper>(), Entry<Walker2d>(), Entry<Ant>()}) {
+    tasks.push_back(entry);
+  }
+#endif
+  return tasks;
+}
+
 }  // namespace
 
 const std::vector<TaskEntry>& RegisteredTasks() {
-  static const std::vector<TaskEntry> tasks = {
+  static const std::vector<TaskEntry> tasks = WithMujocoTasks({
       Entry<CartPole>(),
       Entry<BinPack>(),
       Entry<Maze>(),
@@ -47,7 +65,7 @@ const std::vector<TaskEntry>& RegisteredTasks() {
       Entry<Acrobot>(),
       Entry<MountainCar>(),
       Entry<Memory>(),
-  };
+  });
   return tasks;
 }
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pyenvpool import _core
+from pyenvpool import _core, _mujoco
 from pyenvpool._spec import ActionSpec, FieldSpec, Spec
 
 _OPEN_POOLS: weakref.WeakSet = weakref.WeakSet()
@@ -71,8 +71,12 @@ def make(
             raises ``TypeError`` naming it.
 
     Every argument is checked by the engine (``pyenvpool._core.make``), which
-    raises ``TypeError`` or ``ValueError`` naming the argument.
+    raises ``TypeError`` or ``ValueError`` naming the argument. The MuJoCo
+    tasks need the ``mujoco`` extra; without it they raise ``ImportError``
+    saying how to install it.
     """
+    if isinstance(task_id, str):
+        _mujoco.prepare(task_id)
     core = _core.make(
         task_id,
         num_envs,
@@ -105,7 +109,10 @@ class EnvPool:
             num_actions=action.num_logits,
             instance_fields={f[0]: FieldSpec._from_core(*f) for f in core.instance_fields},
             action=action,
+            info_fields={f[0]: FieldSpec._from_core(*f) for f in core.info_fields},
         )
+        self._info_terms = core.info_terms
+        self._renderer: Any = None  # MuJoCo tasks: a _mujoco.Renderer, made on first use
         _OPEN_POOLS.add(self)
 
     # ----------------------------------------------------------------- facts
@@ -172,13 +179,15 @@ class EnvPool:
         Returns:
             ``(obs, info)``. With ``env_ids=None`` ``obs`` holds views of the
             full batch; otherwise owned arrays of the reset rows, and
-            ``info["env_id"]`` lists them.
+            ``info["env_id"]`` lists them. ``info`` also holds the task's info
+            fields (``spec.info_fields``), shaped like ``obs``.
         """
         self._core.reset(env_ids, seed, instances)
         if env_ids is None:
-            return self._obs, {}
+            return self._obs, dict(self._info_terms)
         ids = np.asarray(env_ids, np.int64).reshape(-1)
-        return {n: v[ids] for n, v in self._obs.items()}, {"env_id": ids}
+        info = {n: v[ids] for n, v in self._info_terms.items()}
+        return {n: v[ids] for n, v in self._obs.items()}, {**info, "env_id": ids}
 
     def step(
         self, actions: np.ndarray, *, out: dict[str, np.ndarray] | None = None, copy: bool = False
@@ -195,7 +204,12 @@ class EnvPool:
         observation of the next episode, ``info["final_obs"]`` the last
         observation of the finished one, and ``info["episode_return"]`` /
         ``info["episode_length"]`` its totals; in other rows those info arrays
-        hold 0 (totals) or stale data (``final_obs``).
+        hold 0 (totals) or stale data (``final_obs``). A task with info fields
+        (``spec.info_fields``, e.g. the MuJoCo tasks' reward terms) puts each
+        in ``info`` under its name, and in ``info["final_info"]`` the values
+        of the step that ended an episode (valid where it ended, like
+        ``final_obs``); rows that ended hold the new episode's values at the
+        top level, as in Gymnasium's same-step autoreset.
 
         The arrays are views of engine memory, rewritten in place by the next
         call; ``copy=True`` returns owned copies instead.
@@ -317,11 +331,13 @@ class EnvPool:
     @property
     def render_modes(self) -> tuple[str, ...]:
         """``("ansi", "rgb_array")``, or ``("ansi",)`` for a task that does not draw."""
-        return ("ansi",) if self._core.frame_shape is None else ("ansi", "rgb_array")
+        return ("ansi",) if self.frame_shape is None else ("ansi", "rgb_array")
 
     @property
     def frame_shape(self) -> tuple[int, int, int] | None:
         """``(height, width, 3)`` of this task's rgb frames (None if it does not draw)."""
+        if self.task_id in _mujoco.TASKS:
+            return _mujoco.FRAME_SHAPE
         return self._core.frame_shape
 
     def render(self, env_ids: Any = 0, *, mode: str = "ansi"):
@@ -332,14 +348,28 @@ class EnvPool:
         ``mode="rgb_array"`` gives uint8 frames ``[height, width, 3]`` (or
         ``[k, height, width, 3]``), drawn in parallel on the pool's threads.
         The frames are new arrays the caller owns. Nothing is drawn unless
-        asked for, so a pool that never renders pays nothing for it.
+        asked for, so a pool that never renders pays nothing for it. The
+        MuJoCo tasks draw with MuJoCo's OpenGL renderer instead, on the
+        calling thread; they need an OpenGL context (``MUJOCO_GL=egl`` or
+        ``osmesa`` on a headless machine), and raise ``RuntimeError`` saying
+        so where there is none.
         """
-        return self._core.render(env_ids, mode)
+        if mode != "rgb_array" or self.task_id not in _mujoco.TASKS:
+            return self._core.render(env_ids, mode)
+        self._core.render(env_ids, "ansi")  # the engine's checks of the ids, pool state
+        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, np.int64)
+        if self._renderer is None:
+            self._renderer = _mujoco.Renderer(self.task_id)
+        frames = self._renderer.render(self._info_terms["qpos"][ids.reshape(-1)])
+        return frames[0] if ids.ndim == 0 else frames
 
     def close(self) -> None:
         """Stop and join the worker threads. Idempotent. Later calls that
         step or touch snapshots raise ``RuntimeError``; views stay readable."""
         self._core.close()
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
         _OPEN_POOLS.discard(self)
 
     def __enter__(self) -> EnvPool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -97,13 +97,16 @@ class Spec:
     needs (Discrete: n; MultiDiscrete: the sum of the component counts; Box:
     0). ``instance_fields`` are the arrays that ``reset(instances=...)``
     accepts, with a leading dimension of k envs. ``action`` defaults to
-    ``Discrete(num_actions)``."""
+    ``Discrete(num_actions)``. ``info_fields`` are the per-env values a task
+    reports in ``info`` beside its observation (the MuJoCo tasks' reward
+    terms, positions and velocities), with the same leading dimension."""
 
     task_id: str
     fields: dict[str, FieldSpec]
     num_actions: int
     instance_fields: dict[str, FieldSpec]
     action: ActionSpec | None = None
+    info_fields: dict[str, FieldSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.action is None:

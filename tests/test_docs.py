@@ -56,6 +56,8 @@ def test_page_examples_run(page, tmp_path):
         for module, package in OPTIONAL.items()
         if re.search(rf"^\s*(?:import|from) {re.escape(module)}\b", code, re.M)
     }
+    if re.search(r'"(HalfCheetah|Hopper|Walker2d|Ant)-v5"', code):
+        needs.add("mujoco")  # the MuJoCo tasks need the mujoco extra
     for module in sorted(needs):
         pytest.importorskip(module)
     script = tmp_path / f"example_{page.stem}.py"  # not gymnasium.py: no shadowing

@@ -84,10 +84,12 @@ py::array View(const BufferPtr& buffer, DType dtype, int64_t rows,
   return py::array(ToNumpy(dtype), shape, buffer->data(), base);
 }
 
-py::dict ObsViews(const std::vector<BufferPtr>& buffers, const TaskSpec& spec, int64_t rows) {
+py::dict ObsViews(const std::vector<BufferPtr>& buffers, const TaskSpec& spec, int64_t rows,
+                  bool info) {
   py::dict d;
   for (size_t f = 0; f < spec.obs_fields.size(); ++f) {
     const FieldSpec& field = spec.obs_fields[f];
+    if (field.info != info) continue;
     d[py::str(field.name)] = View(buffers[f], field.dtype, rows, field.shape);
   }
   return d;

@@ -27,8 +27,10 @@ py::dtype ToNumpy(DType dtype);
 py::array View(const BufferPtr& buffer, DType dtype, int64_t rows,
                const std::vector<int64_t>& row_shape);
 
-// {field name: view} over one buffer per observation field.
-py::dict ObsViews(const std::vector<BufferPtr>& buffers, const TaskSpec& spec, int64_t rows);
+// {field name: view} over one buffer per field of spec.obs_fields: the
+// observation fields, or with `info` the info fields (FieldSpec::info).
+py::dict ObsViews(const std::vector<BufferPtr>& buffers, const TaskSpec& spec, int64_t rows,
+                  bool info = false);
 
 // Checks that `obj` is a C-contiguous 1-D integer ndarray (or a sequence that
 // NumPy turns into one) of `length` entries (-1: any). Returns the array.

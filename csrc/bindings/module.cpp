@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bindings/arrays.h"
+#include "bindings/mujoco.h"
 #include "bindings/py_pool.h"
 #include "core/errors.h"
 #include "registry.h"
@@ -130,4 +131,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("seed"), py::arg("batch_size"), py::arg("max_snapshots"), py::arg("autoreset"),
         py::arg("task_kwargs"));
   bind::RegisterPool(m);
+#ifdef PYENVPOOL_WITH_MUJOCO
+  bind::RegisterMujoco(m);
+#endif
 }

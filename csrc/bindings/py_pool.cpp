@@ -23,6 +23,8 @@ PyPool::PyPool(std::unique_ptr<PoolBase> pool) : pool_(std::move(pool)) {
   info_["final_obs"] = final_obs_;
   info_["episode_return"] = View(live.episode_return, DType::kFloat64, n, {});
   info_["episode_length"] = View(live.episode_length, DType::kInt32, n, {});
+  info_terms_ = ObsViews(live.obs, spec, n, /*info=*/true);
+  AddInfoTerms(info_, info_terms_, ObsViews(live.final_obs, spec, n, /*info=*/true));
   step_result_ = py::make_tuple(obs_, reward_, terminated_, truncated_, info_);
   if (AsyncRunner* async = pool_->async()) {
     const int64_t b = async->batch_size();
@@ -33,11 +35,19 @@ PyPool::PyPool(std::unique_ptr<PoolBase> pool) : pool_(std::move(pool)) {
       info["episode_return"] = View(a.episode_return, DType::kFloat64, b, {});
       info["episode_length"] = View(a.episode_length, DType::kInt32, b, {});
       info["env_id"] = View(async->env_ids(s), DType::kInt32, b, {});
+      AddInfoTerms(info, ObsViews(a.obs, spec, b, /*info=*/true),
+                   ObsViews(a.final_obs, spec, b, /*info=*/true));
       recv_results_.push_back(py::make_tuple(
           ObsViews(a.obs, spec, b), View(a.reward, DType::kFloat32, b, {}),
           View(a.terminated, DType::kBool, b, {}), View(a.truncated, DType::kBool, b, {}), info));
     }
   }
+}
+
+void PyPool::AddInfoTerms(py::dict& info, const py::dict& terms, const py::dict& final_terms) {
+  if (terms.empty()) return;
+  for (auto item : terms) info[item.first] = item.second;
+  info["final_info"] = final_terms;
 }
 
 PyPool::~PyPool() {
@@ -228,7 +238,7 @@ py::tuple PyPool::RedirectOutputs(py::handle out, Targets& targets) {
     const std::string key = py::str(item.first);
     int field = -1;
     for (size_t f = 0; f < spec.obs_fields.size(); ++f) {
-      if (spec.obs_fields[f].name == key) field = static_cast<int>(f);
+      if (spec.obs_fields[f].name == key && !spec.obs_fields[f].info) field = static_cast<int>(f);
     }
     DType dtype;
     std::vector<int64_t> row_shape;
@@ -241,7 +251,9 @@ py::tuple PyPool::RedirectOutputs(py::handle out, Targets& targets) {
       dtype = DType::kBool;
     } else {
       std::string names;
-      for (const auto& f : spec.obs_fields) names += f.name + ", ";
+      for (const auto& f : spec.obs_fields) {
+        if (!f.info) names += f.name + ", ";
+      }
       throw ValueError("out has unknown key '" + key + "'; expected some of: " + names +
                        "reward, terminated, truncated");
     }
@@ -290,9 +302,12 @@ py::tuple PyPool::RedirectOutputs(py::handle out, Targets& targets) {
 
 namespace {
 
-py::list FieldsToPython(const std::vector<FieldSpec>& fields) {
+// (name, dtype, shape, low, high) per field; of obs_fields, only the
+// observation fields (`info` false) or only the info fields (`info` true).
+py::list FieldsToPython(const std::vector<FieldSpec>& fields, bool info = false) {
   py::list out;
   for (const auto& f : fields) {
+    if (f.info != info) continue;
     out.append(py::make_tuple(f.name, ToNumpy(f.dtype), py::tuple(py::cast(f.shape)),
                               py::cast(f.low), py::cast(f.high)));
   }
@@ -336,6 +351,10 @@ void RegisterPool(py::module_& m) {
                              [](PyPool& p) { return ActionToPython(p.pool().spec().action); })
       .def_property_readonly("obs_fields",
                              [](PyPool& p) { return FieldsToPython(p.pool().spec().obs_fields); })
+      .def_property_readonly(
+          "info_fields",
+          [](PyPool& p) { return FieldsToPython(p.pool().spec().obs_fields, /*info=*/true); })
+      .def_property_readonly("info_terms", &PyPool::info_terms)
       .def_property_readonly(
           "instance_fields",
           [](PyPool& p) { return FieldsToPython(p.pool().spec().instance_fields); })

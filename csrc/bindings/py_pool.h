@@ -56,6 +56,8 @@ class PyPool {
 
   PoolBase& pool() { return *pool_; }
   py::dict obs() const { return obs_; }
+  // Views of the live info fields (FieldSpec::info): {name: [num_envs, ...]}.
+  py::dict info_terms() const { return info_terms_; }
   py::tuple step_result() const { return step_result_; }
 
  private:
@@ -73,8 +75,13 @@ class PyPool {
   // keys given and returns the result tuple built from them.
   py::tuple RedirectOutputs(py::handle out, Targets& targets);
 
+  // A task's info fields in a step's info dict: each field's view at the top
+  // level, and info["final_info"] with the views of the last step of an
+  // episode (valid in the rows that ended, like final_obs).
+  static void AddInfoTerms(py::dict& info, const py::dict& terms, const py::dict& final_terms);
+
   std::unique_ptr<PoolBase> pool_;
-  py::dict obs_, final_obs_, info_;
+  py::dict obs_, final_obs_, info_, info_terms_;
   py::array reward_, terminated_, truncated_;
   py::tuple step_result_;
   std::vector<py::tuple> recv_results_;  // one cached result per async ring slot

@@ -55,6 +55,11 @@ struct FieldSpec {
   // Bounds: one value for every element, or one per element (row-major).
   std::vector<double> low = {-kInf};
   std::vector<double> high = {kInf};
+  // An info field: a per-env value the task reports beside its observation
+  // (Gymnasium's info terms, e.g. MuJoCo's reward_forward). The engine writes
+  // it like an observation field (WriteObs; final_obs keeps the last step's),
+  // but Python returns it in `info`, never in `obs`, so policies do not see it.
+  bool info = false;
 
   int64_t NumElements() const {
     int64_t n = 1;

@@ -29,6 +29,8 @@
 //   draw randomness only from it.
 // - Reset, Step, WriteObs and Draw are const and touch nothing but their
 //   arguments: the pool calls them for many envs at once on its worker threads.
+//   (Thread-safe scratch memory that a call overwrites before it reads it, so
+//   nothing passes between calls, is allowed: the MuJoCo tasks borrow an mjData.)
 // - Step never sees a discrete action outside its range, nor a Box action
 //   that is NaN or infinite: the bindings check. It is never called on a
 //   finished episode: the pool resets (live envs), or keeps the finished state
