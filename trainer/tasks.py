@@ -74,6 +74,11 @@ TASKS: dict[str, Task] = {
         opponents={"random": random_player, "heuristic": heuristic_player},
     ),
     "Squared-v0": Task(episode_score=squared_score),
+    # The return is 1 exactly when the agent recalled the cue (chance: 1 / num_cues).
+    "Memory-v0": Task(
+        metrics=lambda returns: {"success_rate": float((returns > 0).mean())},
+        report=(("success_rate", "success rate"),),
+    ),
 }
 
 
