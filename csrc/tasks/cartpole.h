@@ -22,7 +22,8 @@
 // a hash of the new state, busy-waits 16 * c microseconds, so a step costs c
 // on average but its cost varies widely from env to env and step to step, as
 // a slow event in a simulator does. Episodes, observations and the random
-// stream are those of c = 0.
+// stream are those of c = 0. Such steps are worth a worker thread each, so
+// the pool then splits even small batches across its threads (MinChunk).
 #pragma once
 
 #include <chrono>
@@ -54,6 +55,8 @@ class CartPole {
     step_cost_us_ = static_cast<int32_t>(kwargs.Int("step_cost_us", 0, 0, 1'000'000));
     kwargs.CheckAllUsed(kId);
   }
+
+  int64_t MinChunk() const { return step_cost_us_ > 0 ? 1 : kMinChunk; }
 
   TaskSpec Spec() const {
     // Gymnasium's bounds, rounded to float32 as its Box stores them.
