@@ -1,18 +1,20 @@
 """The asynchronous learner (``--algo appo``) against synchronous PPO: steps/s and
 the learning curve against wall clock.
 
-    python studies/async_vs_sync.py --study uneven [--seeds 1 2 3] [--cost 500]
-    python studies/async_vs_sync.py --study binpack [--seeds 1] [--budget 600]
+    python studies/async_vs_sync.py --study uneven [--seeds 1 2 3] [--cost 500] [--lags 0 1]
+    python studies/async_vs_sync.py --study binpack [--seeds 1] [--budget 600] [--lags 1]
 
-Each seed trains the same config twice, ``--algo ppo`` then ``--algo appo``
-(everything else equal; appo adds V-trace and the actor thread, with its
-defaults: lag at most 1 update, the actor acting for half the envs at a time),
-one after the other in fresh ``python -m trainer.cli`` processes, so the two
-see the same machine load. It prints both greedy learning curves against wall
-time, the first evaluation that reached the target, and the throughput: env
-steps learned from per second of training (``train_time``: rollouts and
-updates; for appo the learner's waits for rollouts and its updates) and per
-second of wall time.
+Each seed trains the same config with ``--algo ppo`` and then with ``--algo
+appo --max-policy-lag L`` for each L of ``--lags`` (everything else equal;
+appo adds V-trace and the actor thread, which acts for half the envs at a
+time), one after the other in fresh ``python -m trainer.cli`` processes, so
+they see the same machine load. Lag 0: the envs are stepped asynchronously
+(no env waits for a slower one) but the actor waits out every update; lag 1:
+it also collects the next rollout while the learner updates. It prints the
+greedy learning curves against wall time, the first evaluation that reached
+the target, and the throughput: env steps learned from per second of training
+(``train_time``: rollouts and updates; for appo the learner's waits for
+rollouts and its updates) and per second of wall time.
 
 * ``uneven``: CartPole-v1's embedded defaults with ``step_cost_us=COST``: about
   one step in 16 busy-waits 16 x COST microseconds (a mean of COST per step),
@@ -64,6 +66,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--cost", type=int, default=500, help="uneven: mean step cost, us")
     parser.add_argument("--budget", type=float, default=600.0, help="binpack: wall s per run")
+    parser.add_argument("--lags", type=int, nargs="+", default=[0, 1], help="appo's lag bounds")
     args = parser.parse_args()
     if args.study == "uneven":
         task, metric, target, budget = "CartPole-v1", "mean_return", 475.0, 3600.0
@@ -76,14 +79,17 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="async_vs_sync_"))
     for seed in args.seeds:
         results = {}
-        for algo in ("ppo", "appo"):
-            run_dir = root / f"{args.study}-{algo}-seed{seed}"
-            run(task, seed, budget, run_dir, flags + ["--algo", algo])
-            results[algo] = summary(run_dir, metric, target)
+        variants = {"ppo": ["--algo", "ppo"]}
+        for lag in args.lags:
+            variants[f"appo lag {lag}"] = ["--algo", "appo", "--max-policy-lag", str(lag)]
+        for name, algo_flags in variants.items():
+            run_dir = root / f"{args.study}-{name.replace(' ', '')}-seed{seed}"
+            run(task, seed, budget, run_dir, flags + algo_flags)
+            results[name] = summary(run_dir, metric, target)
         print(f"\nseed {seed}: greedy {metric} against wall time")
         for algo, r in results.items():
             print(
-                f"  {algo:>4}: {r['steps']:,} env steps, {r['train_rate']:,.0f} steps/s of "
+                f"  {algo:>10}: {r['steps']:,} env steps, {r['train_rate']:,.0f} steps/s of "
                 f"training, {r['wall_rate']:,.0f} steps/s of wall time"
             )
             for steps, wall, value in r["curve"]:
