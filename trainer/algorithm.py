@@ -47,8 +47,10 @@ from trainer.batching import Batching
 from trainer.config import ALGORITHMS, Config
 from trainer.distributed import World
 from trainer.distributions import MaskedCategorical
+from trainer.recurrent import RecurrentAgent, RecurrentGreedyPolicy
 
-Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # observations -> actions
+# observations -> actions; one with memory is a recurrent.StatefulPolicy
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 class Rollout(TypedDict, total=False):
@@ -65,7 +67,10 @@ class Rollout(TypedDict, total=False):
 
 
 def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
-    """Act with the most likely legal action of ``agent``'s policy."""
+    """Act with the most likely legal action of ``agent``'s policy (a recurrent
+    agent's: with a hidden state per env)."""
+    if isinstance(agent, RecurrentAgent):
+        return RecurrentGreedyPolicy(agent, device)
 
     @torch.no_grad()
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -81,6 +86,9 @@ class Algorithm(abc.ABC):
 
     # The state_dict entries that belong to one rank's data stream (trainer.distributed).
     PER_RANK_STATE: ClassVar[tuple[str, ...]] = ("generator",)
+    # True: the algorithm steps its envs with send/recv of one env at a time (the
+    # loop then makes the training pool with batch_size=1; trainer.appo).
+    ASYNC_POOL: ClassVar[bool] = False
     generator: torch.Generator
 
     def __init__(
@@ -118,6 +126,9 @@ class Algorithm(abc.ABC):
     def diagnostics(self) -> dict[str, float]:
         """State worth logging after an update, besides ``update``'s metrics (SPO: its duals)."""
         return {}
+
+    def close(self) -> None:  # noqa: B027 (optional: the default has nothing to stop)
+        """Stop whatever the algorithm runs in the background (appo's actor)."""
 
     def set_num_updates(self, num_updates: int, update: int) -> None:
         """The run now ends after ``num_updates`` updates (a resume changed the

@@ -47,8 +47,14 @@ from trainer.batching import Batching
 # The algorithms: the --algo name, and the class that implements it as
 # "module:Class" (trainer.algorithm.algorithm_class imports it when a run
 # starts, so that the config and the CLI stay free of torch). Each one's
-# settings are the Config section of the same name.
-ALGORITHMS = {"ppo": "trainer.ppo:PPO", "spo": "trainer.spo:SPO"}
+# settings are the Config section of the same name; appo (asynchronous PPO)
+# reads the ppo section too.
+ALGORITHMS = {"ppo": "trainer.ppo:PPO", "spo": "trainer.spo:SPO", "appo": "trainer.appo:AsyncPPO"}
+
+
+def algorithm_sections(algo: str) -> tuple[str, ...]:
+    """The config sections that ``algo`` reads."""
+    return ("ppo", "appo") if algo == "appo" else (algo,)
 
 
 class ConfigError(ValueError):
@@ -138,6 +144,10 @@ class NetworkConfig(Section):
     """maze_vin: value-iteration steps (at least the longest shortest path in the maze)."""
     vin_channels: Count = 8
     """maze_vin: Q channels per value-iteration step (the max over them is the value map)."""
+    recurrent: Literal["none", "lstm", "gru"] = "none"
+    """Recurrent core between the torso and the heads: lstm, gru or none (trainer.recurrent)."""
+    recurrent_size: Count = 128
+    """Hidden units of the recurrent core."""
 
 
 class PPOConfig(Section):
@@ -169,6 +179,13 @@ class PPOConfig(Section):
     """Clip the global gradient norm to this."""
     target_kl: OptionalReal = None
     """Stop an update's epochs early once the approximate KL exceeds this (null: never)."""
+    advantage_estimator: Literal["gae", "vtrace"] = "gae"
+    """Advantages and value targets: gae, or vtrace (IMPALA; with lambda = gae_lambda). appo
+    always uses vtrace."""
+    vtrace_rho_bar: Positive = 1.0
+    """V-trace: clip of the importance weights of the TD errors and the advantages (rho bar)."""
+    vtrace_c_bar: Positive = 1.0
+    """V-trace: clip of the importance weights that carry the trace back in time (c bar)."""
 
 
 class SPOConfig(Section):
@@ -237,6 +254,18 @@ class SPOConfig(Section):
     """With eval_search, also run a greedy (no search) evaluation and log it as greedy_*."""
 
 
+class AsyncConfig(Section):
+    """Asynchronous PPO (``--algo appo``, ``trainer.appo``): an actor thread steps the envs
+    through the pool's send/recv while the learner updates; V-trace corrects the policy lag.
+    The PPO settings (the ppo section) apply to its updates."""
+
+    max_policy_lag: NonNegative = 1
+    """Updates by which the policy that collects a step may trail the one that learns from it
+    (0: the actor waits for each update, as synchronous PPO does)."""
+    actor_batch_size: NonNegative = 0
+    """Envs the actor acts for together, as soon as that many wait for an action (0: half)."""
+
+
 class Config(Section):
     """Everything that determines a training run."""
 
@@ -299,6 +328,8 @@ class Config(Section):
     """PPO settings (a section; used when algo is ppo)."""
     spo: SPOConfig = Field(default_factory=SPOConfig)
     """SPO settings (a section; used when algo is spo)."""
+    appo: AsyncConfig = Field(default_factory=AsyncConfig)
+    """Asynchronous PPO settings (a section; used when algo is appo, with the ppo section)."""
 
     @field_validator("algo")
     @classmethod
@@ -320,7 +351,12 @@ class Config(Section):
     def _rules_between_fields(self) -> Config:
         if self.self_play and self.algo != "ppo":
             raise ValueError(f"self_play: supported by ppo only, not {self.algo}")
-        if self.algo == "ppo":
+        if self.algo == "appo" and self.appo.actor_batch_size > self.num_envs:
+            raise ValueError(
+                f"actor_batch_size: {self.appo.actor_batch_size} is more than the "
+                f"{self.num_envs} envs"
+            )
+        if self.algo in ("ppo", "appo"):
             try:
                 Batching(self.num_envs, self.num_steps).minibatch_size(self.ppo.num_minibatches)
             except ValueError as e:
@@ -336,10 +372,33 @@ class Config(Section):
             from trainer.tasks import task_info  # with NumPy: only once there is a task
 
             self.network.architecture = task_info(self.task).architecture
+        if self.network.recurrent != "none":
+            self._check_recurrent()
         return self
 
+    def _check_recurrent(self) -> None:
+        from trainer.tasks import task_info
 
-SECTIONS: dict[str, type[Section]] = {"network": NetworkConfig, "ppo": PPOConfig, "spo": SPOConfig}
+        if self.self_play or task_info(self.task).opponents:
+            raise ValueError(
+                "recurrent: two-player tasks (self-play, matches against fixed players) "
+                "need a feed-forward network"
+            )
+        if self.network.architecture == "connect_four_cnn":
+            raise ValueError("recurrent: connect_four_cnn has no recurrent form")
+        if self.algo in ("ppo", "appo") and self.num_envs % self.ppo.num_minibatches:
+            raise ValueError(
+                f"num_minibatches: a recurrent policy's minibatches split the envs, and "
+                f"num_envs = {self.num_envs} is not divisible by {self.ppo.num_minibatches}"
+            )
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "network": NetworkConfig,
+    "ppo": PPOConfig,
+    "spo": SPOConfig,
+    "appo": AsyncConfig,
+}
 
 
 # --------------------------------------------------------- the flat view
@@ -603,8 +662,13 @@ def evaluation_task_kwargs(config: Config) -> dict[str, Any]:
 
 def to_dict(config: Config) -> dict[str, Any]:
     """The nested plain-data form of a config (what config.yaml holds): the
-    sections of the algorithms the run does not use are left out."""
-    return config.model_dump(exclude={name for name in ALGORITHMS if name != config.algo})
+    sections of the algorithms the run does not use are left out, and so are
+    the recurrent core's settings of a feed-forward network."""
+    used = algorithm_sections(config.algo)
+    exclude: dict[str, Any] = {name: True for name in ALGORITHMS if name not in used}
+    if config.network.recurrent == "none":
+        exclude["network"] = {"recurrent", "recurrent_size"}
+    return config.model_dump(exclude=exclude)
 
 
 def dump(config: Config) -> str:

@@ -66,9 +66,15 @@ class TrainingEnvs:
         seed: int,
         task_kwargs: dict[str, Any] | None = None,
         num_threads: int | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self.pool = pyenvpool.make(
-            task, num_envs, num_threads=num_threads or None, seed=seed, **(task_kwargs or {})
+            task,
+            num_envs,
+            num_threads=num_threads or None,
+            seed=seed,
+            batch_size=batch_size,
+            **(task_kwargs or {}),
         )
         self.spec = self.pool.spec
         self.num_envs = num_envs

@@ -3,7 +3,10 @@
 Protocol (contract section 4): the evaluation pool is reset with a fixed seed
 before every evaluation, so each one plays the same held-out episodes; the
 policy is greedy for PPO (an algorithm names its own: ``Algorithm.
-evaluation_policy``). ``num_episodes`` are split into per-env quotas
+evaluation_policy``). A policy with memory (``recurrent.StatefulPolicy``)
+starts every evaluation afresh and is told after each step which envs' next
+observation begins a new episode, so it carries a state per env and resets it
+at episode starts. ``num_episodes`` are split into per-env quotas
 (``num_episodes // E`` each, one more for the first ``num_episodes % E``) and
 an env's episodes beyond its quota are not counted, so short episodes are not
 over-represented. Episodes are recorded in a fixed order (by step, then env),
@@ -48,6 +51,7 @@ from trainer.algorithm import Policy, algorithm_class
 from trainer.config import Config, ConfigError, evaluation_task_kwargs, from_dict, override
 from trainer.networks import architecture_record, build_agent
 from trainer.recording import Showcase
+from trainer.recurrent import StatefulPolicy
 from trainer.runtime import select_device
 from trainer.tasks import task_info
 from trainer.telemetry import wilson_interval
@@ -133,12 +137,17 @@ class Evaluator:
         lengths: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         score_fn = task_info(self.task).episode_score
+        stateful = isinstance(policy, StatefulPolicy)
         obs, _ = self.pool.reset(seed=self.seed)
+        if stateful:
+            policy.reset(num_envs)
         for _ in range(max_steps):
             if (counted >= quota).all():
                 break
             obs, _, terminated, truncated, info = self.pool.step(policy(obs))
             done = terminated | truncated
+            if stateful:
+                policy.episodes_ended(done)
             if done.any():
                 rows = np.flatnonzero(done & (counted < quota))
                 returns.append(info["episode_return"][rows].astype(np.float64))
@@ -160,6 +169,10 @@ class Evaluator:
         self, policy: Policy, num_episodes: int, max_steps: int = 1_000_000
     ) -> dict[str, float]:
         """Two-player tasks: ``num_episodes`` games in all, split over the fixed opponents."""
+        if isinstance(policy, StatefulPolicy):
+            raise ValueError(
+                "a policy with memory cannot play matches (it moves in some rows only)"
+            )
         start = time.perf_counter()
         num_envs = self.pool.num_envs
         opponents = task_info(self.task).opponents

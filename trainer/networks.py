@@ -23,6 +23,15 @@ value [B])``. Masking illegal actions is the distribution's job
 Layers use orthogonal initialisation (gain sqrt(2)) with zero biases; the
 policy output is initialised with a small gain (0.01) and the value output with
 gain 1, as in "The 37 implementation details of PPO".
+
+Every architecture but connect_four_cnn also comes apart for a recurrent core
+(``network.recurrent``, ``trainer.recurrent``): ``encode(obs)`` runs the torso,
+``core_input(encoding, obs)`` flattens it into the core's input
+(``core_input_size`` wide) and ``heads(encoding, obs, memory)`` finishes the outputs, with the
+core's output ``memory`` (``[B, recurrent_size]``) joined to what the heads
+read (concatenated to their MLPs' input; BinPack adds it to every EMS and item
+embedding too). ``forward`` is ``heads(encode(obs), obs)`` with no memory, and
+a feed-forward network is built exactly as it was before the split.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import torch
 from torch import nn
 
 from trainer.config import NetworkConfig
+from trainer.recurrent import RecurrentAgent
 
 Observation = dict[str, torch.Tensor]
 
@@ -44,6 +54,16 @@ def layer_init(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -
     nn.init.orthogonal_(layer.weight, std)
     nn.init.constant_(layer.bias, bias)
     return layer
+
+
+def memory_size(cfg: NetworkConfig) -> int:
+    """Width of the recurrent core's output that the heads read (0: feed-forward)."""
+    return 0 if cfg.recurrent == "none" else cfg.recurrent_size
+
+
+def with_memory(x: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
+    """What a head reads: ``x``, and the recurrent core's output after it."""
+    return x if memory is None else torch.cat([x, memory], dim=-1)
 
 
 def mlp(sizes: list[int], activation: str, out_std: float) -> nn.Sequential:
@@ -65,17 +85,29 @@ class MLPAgent(nn.Module):
         super().__init__()
         self.inputs = [name for name in spec.fields if name != "action_mask"]
         obs_dim = sum(math.prod(spec.fields[name].shape) for name in self.inputs)
-        self.actor = mlp([obs_dim, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
-        self.critic = mlp([obs_dim, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        self.core_input_size = obs_dim
+        head_in = obs_dim + memory_size(cfg)
+        self.actor = mlp([head_in, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
 
     def features(self, obs: Observation) -> torch.Tensor:
         parts = [obs[name].reshape(obs[name].shape[0], -1) for name in self.inputs]
         x = parts[0] if len(parts) == 1 else torch.cat([p.float() for p in parts], dim=-1)
         return x.float()
 
-    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.features(obs)
+    encode = features
+
+    def core_input(self, encoding: torch.Tensor, obs: Observation) -> torch.Tensor:
+        return encoding
+
+    def heads(
+        self, encoding: torch.Tensor, obs: Observation, memory: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = with_memory(encoding, memory)
         return self.actor(x), self.critic(x).squeeze(-1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.encode(obs), obs)
 
     def logits(self, obs: Observation) -> torch.Tensor:
         return self.actor(self.features(obs))
@@ -111,10 +143,12 @@ class MazeCNNAgent(nn.Module):
         )
         out_channels = cfg.conv_channels[-1] if cfg.conv_channels else in_channels
         embed = out_channels * rows * cols + 1
+        self.core_input_size = embed if self.shared else 2 * embed
         self.actor_torso = self._torso(in_channels, cfg.conv_channels)
         self.critic_torso = None if self.shared else self._torso(in_channels, cfg.conv_channels)
-        self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
-        self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        head_in = embed + memory_size(cfg)
+        self.actor = mlp([head_in, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
 
     @staticmethod
     def _torso(in_channels: int, channels: list[int], flatten: bool = True) -> nn.Sequential:
@@ -162,11 +196,30 @@ class MazeCNNAgent(nn.Module):
         steps = obs["step_count"].reshape(-1, 1).float() / self.step_scale
         return torch.cat([torso(planes), steps], dim=-1)
 
-    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's and the critic's embeddings (the same tensor with a shared torso)."""
         planes = self.planes(obs)
         actor_in = self._embed(self.actor_torso, planes, obs)
         critic_in = actor_in if self.shared else self._embed(self.critic_torso, planes, obs)
-        return self.actor(actor_in), self.critic(critic_in).squeeze(-1)
+        return actor_in, critic_in
+
+    def core_input(
+        self, encoding: tuple[torch.Tensor, torch.Tensor], obs: Observation
+    ) -> torch.Tensor:
+        return encoding[0] if self.shared else torch.cat(encoding, dim=-1)
+
+    def heads(
+        self,
+        encoding: tuple[torch.Tensor, torch.Tensor],
+        obs: Observation,
+        memory: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        actor_in, critic_in = encoding
+        actor_out = self.actor(with_memory(actor_in, memory))
+        return actor_out, self.critic(with_memory(critic_in, memory)).squeeze(-1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.encode(obs), obs)
 
     def logits(self, obs: Observation) -> torch.Tensor:
         return self.actor(self._embed(self.actor_torso, self.planes(obs), obs))
@@ -218,8 +271,10 @@ class MazeVINAgent(nn.Module):
                 r, k = cells[c % len(cells)]
                 self.q_from_v.weight[c, 0, r, k] += 0.9
         embed = channels + 9 + 9 + 1
-        self.actor = mlp([embed, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
-        self.critic = mlp([embed, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        self.core_input_size = embed
+        head_in = embed + memory_size(cfg)
+        self.actor = mlp([head_in, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
         self._cache: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
         self._cache_weights: list[tuple[int, int]] = []
 
@@ -289,9 +344,20 @@ class MazeVINAgent(nn.Module):
         )
         return torch.cat([relative, v_agent, w_window, steps], dim=-1)
 
-    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self._embed(obs)
+    def encode(self, obs: Observation) -> torch.Tensor:
+        return self._embed(obs)
+
+    def core_input(self, encoding: torch.Tensor, obs: Observation) -> torch.Tensor:
+        return encoding
+
+    def heads(
+        self, encoding: torch.Tensor, obs: Observation, memory: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = with_memory(encoding, memory)
         return self.actor(x), self.critic(x).squeeze(-1)
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.encode(obs), obs)
 
     def logits(self, obs: Observation) -> torch.Tensor:
         return self.actor(self._embed(obs))
@@ -473,11 +539,17 @@ class BinPackAgent(nn.Module):
         # Small gains on both bilinear factors give a near-uniform initial policy.
         self.policy_ems = layer_init(nn.Linear(model_size, model_size), 0.1)
         self.policy_items = layer_init(nn.Linear(model_size, model_size), 0.1)
+        memory = memory_size(cfg)
         self.critic = nn.Sequential(
-            layer_init(nn.Linear(2 * model_size, model_size)),
+            layer_init(nn.Linear(2 * model_size + memory, model_size)),
             nn.ReLU(),
             layer_init(nn.Linear(model_size, 1), 1.0),
         )
+        # The core reads the pooled sets (the critic's too, with a torso of its own).
+        self.core_input_size = (2 if self.shared else 4) * model_size
+        if memory:  # the core's output, added to every EMS and item embedding
+            self.memory_ems = layer_init(nn.Linear(memory, model_size))
+            self.memory_items = layer_init(nn.Linear(memory, model_size))
 
     def biases(self, obs: Observation) -> dict[str, torch.Tensor]:
         ems_mask = obs["ems_mask"].bool()
@@ -490,23 +562,43 @@ class BinPackAgent(nn.Module):
             "items_ems": attention_bias(action_mask.transpose(1, 2)),
         }
 
-    def _value(self, ems: torch.Tensor, items: torch.Tensor, obs: Observation) -> torch.Tensor:
+    def _pooled(self, ems: torch.Tensor, items: torch.Tensor, obs: Observation) -> torch.Tensor:
+        """Sums of the valid EMS and of the items left: [B, 2 * model_size]."""
         ems_mask = obs["ems_mask"].unsqueeze(-1).float()
         items_mask = (obs["items_mask"].bool() & ~obs["items_placed"].bool()).unsqueeze(-1).float()
-        pooled = torch.cat([(ems * ems_mask).sum(1), (items * items_mask).sum(1)], dim=-1)
-        return self.critic(pooled).squeeze(-1)
+        return torch.cat([(ems * ems_mask).sum(1), (items * items_mask).sum(1)], dim=-1)
+
+    def _value(self, ems: torch.Tensor, items: torch.Tensor, obs: Observation) -> torch.Tensor:
+        return self.critic(self._pooled(ems, items, obs)).squeeze(-1)
 
     def _logits(self, ems: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         logits = torch.einsum("bek,bik->bei", self.policy_ems(ems), self.policy_items(items))
         return logits.reshape(logits.shape[0], -1)
 
-    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, obs: Observation):
+        """The actor's and the critic's (EMS, item) embeddings (the same with a shared torso)."""
         biases = self.biases(obs)
-        ems, items = self.actor_torso(obs, biases)
-        logits = self._logits(ems, items)
-        if not self.shared:
-            ems, items = self.critic_torso(obs, biases)
-        return logits, self._value(ems, items, obs)
+        actor = self.actor_torso(obs, biases)
+        return actor, actor if self.shared else self.critic_torso(obs, biases)
+
+    def core_input(self, encoding, obs: Observation) -> torch.Tensor:
+        actor, critic = encoding
+        if self.shared:
+            return self._pooled(*actor, obs)
+        return torch.cat([self._pooled(*actor, obs), self._pooled(*critic, obs)], dim=-1)
+
+    def heads(
+        self, encoding, obs: Observation, memory: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        (ems, items), critic = encoding
+        if memory is not None:
+            ems = ems + self.memory_ems(memory).unsqueeze(1)
+            items = items + self.memory_items(memory).unsqueeze(1)
+        value = self.critic(with_memory(self._pooled(*critic, obs), memory)).squeeze(-1)
+        return self._logits(ems, items), value
+
+    def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.encode(obs), obs)
 
     def logits(self, obs: Observation) -> torch.Tensor:
         return self._logits(*self.actor_torso(obs, self.biases(obs)))
@@ -526,6 +618,7 @@ class Architecture:
     agent: type[nn.Module]
     required_fields: tuple[str, ...]
     config_fields: tuple[str, ...]
+    recurrent: bool = True  # splits into encode / core_input / heads (see the module docstring)
 
 
 MAZE_FIELDS = ("walls", "agent_position", "target_position", "step_count")
@@ -548,6 +641,7 @@ ARCHITECTURES = {
         ConnectFourAgent,
         ("board", "action_mask"),
         ("hidden_sizes", "activation", "conv_channels", "shared_torso"),
+        recurrent=False,
     ),
     "binpack_attention": Architecture(
         BinPackAgent,
@@ -566,7 +660,12 @@ def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
             f"architecture {cfg.architecture!r} needs observation fields {missing}, "
             f"which {spec.task_id} does not have; pick another --architecture"
         )
-    return architecture.agent(spec, cfg)
+    net = architecture.agent(spec, cfg)
+    if cfg.recurrent == "none":
+        return net
+    if not architecture.recurrent:
+        raise ValueError(f"recurrent: {cfg.architecture} has no recurrent form")
+    return RecurrentAgent(net, cfg.recurrent, cfg.recurrent_size)
 
 
 def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
@@ -574,9 +673,10 @@ def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
     architecture reads and the I/O shapes."""
     network = cfg.model_dump()
     if cfg.architecture in ARCHITECTURES:
-        network = {"architecture": cfg.architecture} | {
-            name: network[name] for name in ARCHITECTURES[cfg.architecture].config_fields
-        }
+        fields = ARCHITECTURES[cfg.architecture].config_fields
+        if cfg.recurrent != "none":  # (a feed-forward record stays as it always was)
+            fields = (*fields, "recurrent", "recurrent_size")
+        network = {"architecture": cfg.architecture} | {name: network[name] for name in fields}
     return {
         "network": network,
         "observation": {name: list(f.shape) for name, f in spec.fields.items()},

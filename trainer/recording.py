@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 import pyenvpool
+from trainer.recurrent import StatefulPolicy
 from trainer.rundir import writing
 from trainer.tasks import task_info
 
@@ -102,6 +103,8 @@ class Showcase:
             for episode in episodes:
                 episode.side, episode.opponent = int(side[episode.index]), name
         obs, _ = self.pool.reset(seed=self.seed)
+        if isinstance(policy, StatefulPolicy):  # one episode per env: no resets later
+            policy.reset(self.count)
         active = np.ones(self.count, bool)
         if on_states is not None:
             on_states(np.arange(self.count))

@@ -18,6 +18,14 @@ At every real step, for every env, the search:
 Network calls are batched over all B*N particles. The search uses only the
 public pool API (snapshot, simulate, release), so it runs on any task that
 supports snapshots.
+
+A recurrent policy (``root_state`` given) is searched the same way: the
+snapshot holds the env, the particle holds the network's hidden state. The
+root observations are consumed from ``root_state`` (each env's state before
+them, already reset where an episode starts), every particle starts from the
+state that leaves, steps it with each simulated observation, and resampling
+carries it along with the rest of the lineage. ``SearchResult.root_state`` is
+the state after the root observations: the env's own next state.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-# policy_value(obs) -> (logits [M, A], values [M]) for a batch of M observations.
-PolicyValueFn = Callable[[dict[str, np.ndarray]], tuple[torch.Tensor, torch.Tensor]]
+# policy_value(obs) -> (logits [M, A], values [M]) for a batch of M observations; for a
+# recurrent policy policy_value(obs, state [M, S]) -> (logits, values, next state [M, S]).
+PolicyValueFn = Callable[..., tuple[torch.Tensor, ...]]
 
 
 @dataclass
@@ -62,6 +71,7 @@ class SearchResult:
     root_values: torch.Tensor  # [B] V(root)
     leaf_ids: np.ndarray  # [B*N] final particles' state ids (already released)
     ess: list[float] = field(default_factory=list)  # mean ESS / N per depth, before resampling
+    root_state: torch.Tensor | None = None  # [B, S] recurrent state after the root observations
     simulate_seconds: float = 0.0
     network_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -114,12 +124,14 @@ def smc_search(
     config: SearchConfig,
     generator: torch.Generator,
     env_ids: np.ndarray | None = None,
+    root_state: torch.Tensor | None = None,
 ) -> SearchResult:
     """Run one SMC search from the live envs ``env_ids`` (default: all) of ``pool``.
 
     ``root_obs`` holds those envs' current observations. ``temperature`` is
-    eta > 0. Returns the search target and what the losses need; leaves the
-    pool's snapshot count as it found it.
+    eta > 0. ``root_state`` (a recurrent policy's) is each env's hidden state
+    before its root observation. Returns the search target and what the
+    losses need; leaves the pool's snapshot count as it found it.
     """
     started = time.perf_counter()
     sim_seconds = net_seconds = 0.0
@@ -128,7 +140,10 @@ def smc_search(
 
     t = time.perf_counter()
     with torch.no_grad():
-        logits, root_values = policy_value(root_obs)
+        if root_state is None:
+            logits, root_values = policy_value(root_obs)
+        else:
+            logits, root_values, root_state = policy_value(root_obs, root_state)
     net_seconds += time.perf_counter() - t
     logits = masked_logits(logits.float(), root_obs)
     batch, num_actions = logits.shape
@@ -145,6 +160,7 @@ def smc_search(
     sim_seconds += time.perf_counter() - t
     ids = np.repeat(roots, n)
     to_release = [roots]
+    states = None if root_state is None else root_state.repeat_interleave(n, dim=0)
 
     log_w = torch.zeros(batch, n, device=device)
     terminal = torch.zeros(batch, n, dtype=torch.bool, device=device)
@@ -171,7 +187,10 @@ def smc_search(
 
             t = time.perf_counter()
             with torch.no_grad():
-                next_logits, next_values = policy_value(obs)
+                if states is None:
+                    next_logits, next_values = policy_value(obs)
+                else:
+                    next_logits, next_values, states = policy_value(obs, states)
             net_seconds += time.perf_counter() - t
             next_logits = masked_logits(next_logits.float(), obs)
             next_values = next_values.float().reshape(batch, n)
@@ -215,6 +234,8 @@ def smc_search(
                 picks = torch.where(resample[:, None], picks, keep)  # [B, N] particle index
                 flat = (torch.as_tensor(rows, device=device) + picks).reshape(-1).cpu().numpy()
                 ids = ids[flat]
+                if states is not None:
+                    states = states[torch.as_tensor(flat, device=states.device)]
                 root_actions = torch.gather(root_actions, 1, picks)
                 actions = torch.gather(actions, 1, picks)
                 values = torch.gather(values, 1, picks)
@@ -238,6 +259,7 @@ def smc_search(
         root_values=root_values.float().reshape(batch),
         leaf_ids=ids,
         ess=ess_per_depth,
+        root_state=root_state,
         simulate_seconds=sim_seconds,
         network_seconds=net_seconds,
         total_seconds=time.perf_counter() - started,

@@ -42,6 +42,14 @@ generator; gradients of the network and of the duals are averaged over the
 ranks before clipping, gradient steps start once every rank's replay can be
 sampled, and the update count follows the global batch.
 
+A recurrent policy (``network.recurrent``) keeps a hidden state per env,
+reset at episode starts. The search starts every particle from the state
+after the env's observation and carries it in the particle (``trainer.smc``);
+the replay stores, with each transition, the state its observation was
+consumed with, and a gradient step unrolls each sampled sequence from the
+stored state of its first step (R2D2's stored state), online and target
+network alike, resetting at the episode starts inside it.
+
 A fork (``--fork``) carries the network, the target network, the duals and the
 optimisers, but not the replay: it starts with an empty buffer, and its first
 ``sample_sequence_length`` steps of every env only collect (the warm-up).
@@ -65,6 +73,7 @@ from trainer.distributed import World
 from trainer.envs import TrainingEnvs
 from trainer.mpo import clip_duals, dual_value, inverse_softplus, mpo_losses
 from trainer.optim import Adam
+from trainer.recurrent import HiddenState, RecurrentAgent, StatefulPolicy
 from trainer.smc import SearchConfig, SearchResult, smc_search
 from trainer.storage import ReplayBuffer
 
@@ -130,23 +139,31 @@ def distinct_rows(obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] |
 
 
 def policy_value_fn(agent: nn.Module, device: torch.device, dedupe: bool = True):
-    """obs (NumPy views) -> (logits, values), batched over every row. With
-    ``dedupe``, the network runs once per distinct observation (particles
-    forked from one root often share states) and the outputs are gathered
-    back; results are deterministic either way."""
+    """obs (NumPy views) -> (logits, values), batched over every row; for a
+    recurrent agent (obs, state) -> (logits, values, next state), with no
+    episode starts (the search never resets). With ``dedupe``, the network
+    runs once per distinct observation (and state) -- particles forked from
+    one root often share them -- and the outputs are gathered back; results
+    are deterministic either way."""
 
-    def policy_value(obs: dict[str, np.ndarray]):
-        rows = distinct_rows(obs) if dedupe else None
+    def run(tensors: dict[str, torch.Tensor], state: torch.Tensor | None):
+        if state is None:
+            return agent(tensors)
+        return agent.step(tensors, state, torch.zeros(len(state), dtype=torch.bool, device=device))
+
+    def policy_value(obs: dict[str, np.ndarray], state: torch.Tensor | None = None):
+        keys = obs if state is None else {**obs, " state": state.cpu().numpy()}
+        rows = distinct_rows(keys) if dedupe else None
         if rows is None:
             tensors = {name: torch.from_numpy(np.asarray(v)).to(device) for name, v in obs.items()}
-            return agent(tensors)
+            return run(tensors, state)
         first, inverse = rows
         tensors = {
             name: torch.from_numpy(np.asarray(v)[first]).to(device) for name, v in obs.items()
         }
-        logits, values = agent(tensors)
         index = torch.from_numpy(inverse).to(device)
-        return logits[index], values[index]
+        first_rows = None if state is None else state[torch.from_numpy(first).to(state.device)]
+        return tuple(out[index] for out in run(tensors, first_rows))
 
     return policy_value
 
@@ -167,18 +184,41 @@ def search_policy(
     policy_value = policy_value_fn(agent, device, config.spo.dedupe_particles)
 
     @torch.no_grad()
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        result = smc_search(pool, obs, policy_value, temperature, cfg, generator)
+    def search(obs: dict[str, np.ndarray], state: torch.Tensor | None = None) -> SearchResult:
+        return smc_search(pool, obs, policy_value, temperature, cfg, generator, root_state=state)
+
+    if isinstance(agent, RecurrentAgent):
+        return RecurrentSearchPolicy(agent, device, search)
+    return lambda obs: search(obs).act(greedy=True)
+
+
+class RecurrentSearchPolicy(StatefulPolicy):
+    """``search_policy`` for a recurrent agent: a hidden state per env, the root
+    state of each search, advanced by the search's root step."""
+
+    def __init__(self, agent: RecurrentAgent, device: torch.device, search) -> None:
+        self.agent, self.device, self.search = agent, device, search
+        self.hidden: HiddenState | None = None
+
+    def reset(self, num_envs: int) -> None:
+        self.hidden = HiddenState(self.agent, num_envs, self.device)
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if self.hidden is None:
+            self.reset(len(next(iter(obs.values()))))
+        result = self.search(obs, self.hidden.current())
+        self.hidden.state = result.root_state
         return result.act(greedy=True)
 
-    return act
+    def episodes_ended(self, done: np.ndarray) -> None:
+        self.hidden.episodes_ended(torch.from_numpy(np.asarray(done)))
 
 
 # --------------------------------------------------------------- algorithm
 class SPO(Algorithm):
     """One run's SPO state: target network, duals, optimisers, replay, RNG."""
 
-    PER_RANK_STATE = ("generator", "replay")
+    PER_RANK_STATE = ("generator", "replay", "hidden")
 
     def __init__(
         self,
@@ -204,7 +244,19 @@ class SPO(Algorithm):
         # A CPU generator: the search samples on the CPU whatever the model's device.
         self.generator = torch.Generator().manual_seed(config.seed)
         capacity = max(spo.replay_size // config.num_envs, spo.sample_sequence_length)
-        self.replay = ReplayBuffer(envs.spec, capacity, config.num_envs, spo.num_particles, device)
+        self.hidden = (
+            HiddenState(agent, config.num_envs, device)
+            if isinstance(agent, RecurrentAgent)
+            else None
+        )
+        self.replay = ReplayBuffer(
+            envs.spec,
+            capacity,
+            config.num_envs,
+            spo.num_particles,
+            device,
+            state_size=agent.state_size if self.hidden is not None else 0,
+        )
         self.search = search_config(config, training=True)
         self.policy_value = policy_value_fn(agent, device, spo.dedupe_particles)
         self.fields = list(envs.spec.fields)
@@ -224,11 +276,21 @@ class SPO(Algorithm):
         lengths: list[np.ndarray] = []
         eta = self.temperature
         snapshots_before = envs.pool.snapshot_count
+        hidden = self.hidden
         for _ in range(cfg.num_steps):
             obs = {name: np.array(envs.obs[name]) for name in self.fields}
+            root_state = None if hidden is None else hidden.current()
             result: SearchResult = smc_search(
-                envs.pool, obs, self.policy_value, eta, self.search, self.generator
+                envs.pool,
+                obs,
+                self.policy_value,
+                eta,
+                self.search,
+                self.generator,
+                root_state=root_state,
             )
+            if hidden is not None:
+                hidden.state = result.root_state
             search_time += result.total_seconds
             sim_time += result.simulate_seconds
             net_time += result.network_seconds
@@ -238,6 +300,8 @@ class SPO(Algorithm):
             next_obs, reward, terminated, truncated, info = envs.step(actions)
             env_time += time.perf_counter() - tick
             done = terminated | truncated
+            if hidden is not None:
+                hidden.episodes_ended(torch.from_numpy(done))
             bootstrap = {name: np.array(next_obs[name]) for name in self.fields}
             if done.any():
                 rows = np.flatnonzero(done)
@@ -256,6 +320,8 @@ class SPO(Algorithm):
                 "weights": result.weights,
                 "advantages": result.advantages,
             }
+            if hidden is not None:  # the state the observation was consumed with
+                row["state"] = root_state
             self.replay.add(row)
         assert envs.pool.snapshot_count == snapshots_before, "the search leaked snapshots"
         total = time.perf_counter() - start
@@ -296,9 +362,16 @@ class SPO(Algorithm):
         next_obs = {
             k: v.reshape(flat, *v.shape[2:]) for k, v in self._obs(batch, "next_obs.").items()
         }
+        if self.hidden is None:
+            with torch.no_grad():
+                target_logits, target_values = self.target_agent(obs)
+                bootstrap_values = self.target_agent.get_value(next_obs)
+            logits, values = self.agent(obs)
+        else:
+            logits, values, target_logits, target_values, bootstrap_values = self._unroll(
+                batch, next_obs
+            )
         with torch.no_grad():
-            target_logits, target_values = self.target_agent(obs)
-            bootstrap_values = self.target_agent.get_value(next_obs)
             returns = critic_targets(
                 target_values.reshape(length, num),
                 bootstrap_values.reshape(length, num),
@@ -308,7 +381,6 @@ class SPO(Algorithm):
                 self.config.gamma,
                 spo.critic_gae_lambda,
             ).reshape(flat)
-        logits, values = self.agent(obs)
         mask = obs["action_mask"] if self.has_mask else None
         target = dense_target(
             batch["root_actions"].reshape(flat, -1),
@@ -363,6 +435,28 @@ class SPO(Algorithm):
             "values": values.detach(),
             "returns": returns,
         }
+
+    def _unroll(self, batch: dict[str, torch.Tensor], next_obs: dict[str, torch.Tensor]):
+        """A recurrent agent's outputs on ``[L, S]`` sequences, flat: online logits
+        and values, target logits and values, and the target's V of the
+        bootstrap observations (continuing each step's state). Both networks
+        unroll from the stored state of each sequence's first step and reset
+        where an episode starts inside it."""
+        done = batch["terminated"] | batch["truncated"]
+        starts = torch.cat([torch.zeros_like(done[:1]), done[:-1]])
+        obs, state = self._obs(batch, "obs."), batch["state"][0]
+        with torch.no_grad():
+            target_logits, target_values, states = self.target_agent.unroll(obs, state, starts)
+            no_starts = torch.zeros(done.numel(), dtype=torch.bool, device=done.device)
+            bootstrap = self.target_agent.step(next_obs, states.flatten(0, 1), no_starts)[1]
+        logits, values, _ = self.agent.unroll(obs, state, starts)
+        return (
+            logits.flatten(0, 1),
+            values.flatten(),
+            target_logits.flatten(0, 1),
+            target_values.flatten(),
+            bootstrap,
+        )
 
     def update(self, update: int) -> dict[str, float]:
         """``gradient_steps`` steps on replayed sequences (the learning rates are constant)."""
@@ -462,13 +556,18 @@ class SPO(Algorithm):
         self.target_agent.load_state_dict(state["target_network"])
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "generator": self.generator.get_state(),
             "num_updates": self.num_updates,
             "replay": self.replay.state_dict(),
         }
+        if self.hidden is not None:
+            state["hidden"] = self.hidden.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.num_updates = int(state["num_updates"])
         self.replay.load_state_dict(state["replay"])
+        if self.hidden is not None and "hidden" in state:
+            self.hidden.load_state_dict(state["hidden"])

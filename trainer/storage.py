@@ -13,10 +13,16 @@ storage on another device ``step_out`` is None and ``copy_obs`` /
 observation the policy acted on at step t, and ``obs[T]`` the one after the
 last step (for bootstrapping). Row ``t`` of ``rewards``, ``terminated`` and
 ``truncated`` is the outcome of ``actions[t]``; ``final_values[t]`` holds
-V(final_obs) on rows where that step truncated an episode.
+V(final_obs) on rows where that step truncated an episode. With a recurrent
+policy (``state_size`` > 0) it also holds ``initial_state``, each env's hidden
+state at the rollout's start (before ``obs[0]``: what truncated BPTT starts
+from), and ``starts[t]``, whether ``obs[t]`` begins an episode (the hidden
+state is reset before it). With ``final_obs`` it keeps the final observations
+themselves on the truncated rows (for V-trace, which re-evaluates them).
 
 ``ReplayBuffer`` is a FIFO ring over time, ``[capacity, N]`` transitions, that
-hands out sequences of consecutive steps of one env.
+hands out sequences of consecutive steps of one env. With ``state_size`` > 0 each
+transition also holds ``state``, the recurrent state its observation was consumed with.
 """
 
 from __future__ import annotations
@@ -63,7 +69,16 @@ def empty_obs(spec: Any, leading: tuple[int, ...], device: torch.device) -> Obse
 class RolloutStorage:
     """One rollout of ``num_steps`` x ``num_envs`` transitions, reused every update."""
 
-    def __init__(self, spec: Any, num_steps: int, num_envs: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        spec: Any,
+        num_steps: int,
+        num_envs: int,
+        device: torch.device,
+        *,
+        state_size: int = 0,
+        final_obs: bool = False,
+    ) -> None:
         shape = (num_steps, num_envs)
         self.num_steps, self.num_envs = num_steps, num_envs
         self.obs = empty_obs(spec, (num_steps + 1, num_envs), device)
@@ -76,6 +91,11 @@ class RolloutStorage:
         self.final_values = torch.zeros(shape, device=device)
         self.advantages = torch.zeros(shape, device=device)
         self.returns = torch.zeros(shape, device=device)
+        self.state_size = state_size
+        if state_size:
+            self.initial_state = torch.zeros((num_envs, state_size), device=device)
+            self.starts = torch.zeros(shape, dtype=torch.bool, device=device)
+        self.final_obs = empty_obs(spec, shape, device) if final_obs else None
         self._step_out = None
         if torch.device(device).type == "cpu":  # NumPy views of the tensors, for out=
             self._step_out = [
@@ -126,6 +146,7 @@ class ReplayBuffer:
         num_envs: int,
         num_particles: int,
         device: torch.device,
+        state_size: int = 0,
     ) -> None:
         self.capacity, self.num_envs, self.num_particles = capacity, num_envs, num_particles
         self.num_actions = int(spec.num_actions)
@@ -142,6 +163,8 @@ class ReplayBuffer:
             "weights": torch.zeros((*shape, num_particles), device=device),
             "advantages": torch.zeros((*shape, num_particles), device=device),
         }
+        if state_size:
+            self.tensors["state"] = torch.zeros((*shape, state_size), device=device)
         self.pos = 0  # next row written
         self.size = 0  # rows filled
 

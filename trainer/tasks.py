@@ -104,6 +104,12 @@ TASKS: dict[str, Task] = {
     "Bandit-v0": Task(video_fps=4),
     "Acrobot-v1": Task(video_fps=15),
     "Delay-v0": Task(test_task="every action earns 1, so a run only times the trainer itself"),
+    # The return is 1 exactly when the agent recalled the cue (chance: 1 / num_cues).
+    "Memory-v0": Task(
+        success=won,
+        report=(("success_rate", "success rate"),),
+        video_fps=4,
+    ),
 }
 
 

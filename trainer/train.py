@@ -117,8 +117,11 @@ def load_run_config(run_dir: Path, total_steps: int | None = None) -> Config:
     return config if total_steps is None else override(config, {"total_steps": total_steps})
 
 
-def training_envs(config: Config, seed: int, num_threads: int | None) -> Envs:
-    """The envs a run trains on: self-play envs for a two-player task, else plain ones."""
+def training_envs(
+    config: Config, seed: int, num_threads: int | None, batch_size: int | None = None
+) -> Envs:
+    """The envs a run trains on: self-play envs for a two-player task, else plain ones
+    (``batch_size``: for an algorithm that steps them with send/recv)."""
     if config.self_play:
         return SelfPlayEnvs(
             config.task,
@@ -130,7 +133,9 @@ def training_envs(config: Config, seed: int, num_threads: int | None) -> Envs:
             opponent_pool_size=config.opponent_pool_size,
             opponent_interval=config.opponent_interval,
         )
-    return TrainingEnvs(config.task, config.num_envs, seed, config.task_kwargs, num_threads)
+    return TrainingEnvs(
+        config.task, config.num_envs, seed, config.task_kwargs, num_threads, batch_size
+    )
 
 
 @dataclasses.dataclass
@@ -173,11 +178,12 @@ class Trainer:
         generation = resume_from["state"]["counters"]["update"] if fresh_rank else 0
         self.rank_seed = rank_seed(config.seed, world.rank, generation)
         self.env_threads = world.env_threads(config.env_threads)
-        self.envs = training_envs(config, self.rank_seed, self.env_threads)
+        algorithm = algorithm_class(config.algo)
+        batch_size = 1 if algorithm.ASYNC_POOL else None
+        self.envs = training_envs(config, self.rank_seed, self.env_threads, batch_size)
         self.spec = self.envs.spec
         self.architecture = architecture_record(self.spec, config.network)
         self.agent = build_agent(self.spec, config.network).to(self.device)
-        algorithm = algorithm_class(config.algo)
         self.algo: Algorithm = algorithm(config, self.envs, self.agent, self.device, world)
         if self.rank_seed != config.seed:
             seed_process(self.rank_seed)
@@ -635,6 +641,7 @@ class Trainer:
     def close(self) -> None:
         """Close the pools and telemetry (the World belongs to the caller)."""
         self.telemetry.close()
+        self.algo.close()
         self.envs.close()
         for pool in (self.evaluator, self.showcase):
             if pool is not None:

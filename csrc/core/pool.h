@@ -210,7 +210,7 @@ class Pool final : public PoolBase {
     // Zero every byte, padding included, so exported states are deterministic.
     std::memset(static_cast<void*>(slots_.data()), 0, sizeof(Slot) * slots_.size());
     const Targets& out = live_targets_;
-    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(num_envs_, MinChunk(task_), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         slots_[i].state.rng.Seed(seed, static_cast<uint64_t>(i));
         task_.Reset(slots_[i].state);
@@ -263,7 +263,7 @@ class Pool final : public PoolBase {
       }
       return;
     }
-    threads_.ParallelFor(k, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(k, MinChunk(task_), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         Slot& s = slots_[env_ids[j]];
         if (seeds != nullptr) s.state.rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
@@ -314,7 +314,7 @@ class Pool final : public PoolBase {
     store_.Take(k, slot_scratch_.data());
     // No allocation past this point: record references stay valid.
     Targets out = sim_.targets();
-    threads_.ParallelFor(k, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(k, MinChunk(task_), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         new_ids[j] = store_.Activate(slot_scratch_[j]);
         const auto& src = store_.Get(ids[j]);
@@ -439,7 +439,7 @@ class Pool final : public PoolBase {
   // no per-env branch for it.
   template <bool kAutoreset>
   void StepAll(const void* actions, const Targets& out) {
-    threads_.ParallelFor(num_envs_, MinChunk<Task>(), [&](int64_t begin, int64_t end) {
+    threads_.ParallelFor(num_envs_, MinChunk(task_), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         StepLive<kAutoreset>(i, ActionAt<Task>(actions, i, action_elements_), out);
       }

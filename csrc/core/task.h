@@ -16,6 +16,7 @@
 //   const float* (Box: the action's elements, row-major).
 // and optionally
 //   static constexpr int64_t kMinChunk;         // envs per thread chunk (default 256)
+//   int64_t MinChunk() const;                   // the same, when the kwargs change it
 //   void LoadInstance(State&, const InstanceRow&) const;  // reset(instances=...)
 //   std::string Render(const State&) const;     // pool.render(i): text
 //   FrameSize Frame() const;                    // rgb frames: height and width
@@ -155,6 +156,22 @@ constexpr int64_t MinChunk() {
     return Task::kMinChunk;
   } else {
     return 256;
+  }
+}
+
+template <class Task, class = void>
+struct HasMinChunkMethod : std::false_type {};
+template <class Task>
+struct HasMinChunkMethod<Task, std::void_t<decltype(std::declval<const Task&>().MinChunk())>>
+    : std::true_type {};
+
+// The same for a configured task: its MinChunk() where the kwargs set the cost.
+template <class Task>
+int64_t MinChunk(const Task& task) {
+  if constexpr (HasMinChunkMethod<Task>::value) {
+    return task.MinChunk();
+  } else {
+    return MinChunk<Task>();
   }
 }
 

@@ -16,10 +16,21 @@
 // hide_velocity=True (not in Gymnasium; a memory task): the observation keeps
 // x and theta and reports 0 for both velocities (their bounds become [0, 0]);
 // the dynamics are unchanged, so a policy must infer velocities from history.
+//
+// step_cost_us=c > 0 (not in Gymnasium; uneven step costs, for measuring
+// asynchronous stepping against synchronous): about one step in 16, picked by
+// a hash of the new state, busy-waits 16 * c microseconds, so a step costs c
+// on average but its cost varies widely from env to env and step to step, as
+// a slow event in a simulator does. Episodes, observations and the random
+// stream are those of c = 0. Such steps are worth a worker thread each, so
+// the pool then splits even small batches across its threads (MinChunk).
 #pragma once
 
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "core/task.h"
@@ -41,8 +52,11 @@ class CartPole {
     max_episode_steps_ = static_cast<int32_t>(kwargs.Int("max_episode_steps", 500, 1, 1 << 30));
     sutton_barto_reward_ = kwargs.Bool("sutton_barto_reward", false);
     hide_velocity_ = kwargs.Bool("hide_velocity", false);
+    step_cost_us_ = static_cast<int32_t>(kwargs.Int("step_cost_us", 0, 0, 1'000'000));
     kwargs.CheckAllUsed(kId);
   }
+
+  int64_t MinChunk() const { return step_cost_us_ > 0 ? 1 : kMinChunk; }
 
   TaskSpec Spec() const {
     // Gymnasium's bounds, rounded to float32 as its Box stores them.
@@ -94,6 +108,7 @@ class CartPole {
     s.theta = s.theta + kTau * s.theta_dot;
     s.theta_dot = s.theta_dot + kTau * thetaacc;
     s.elapsed_steps += 1;
+    if (step_cost_us_ > 0) SpendTime(s);
 
     StepResult r;
     r.terminated = s.x < -kXThreshold || s.x > kXThreshold || s.theta < -kThetaThreshold ||
@@ -167,6 +182,20 @@ class CartPole {
   }
 
  private:
+  // step_cost_us: busy-wait 16 * step_cost_us_ when a hash of the state hits 1 in 16.
+  void SpendTime(const State& s) const {
+    uint64_t h;
+    std::memcpy(&h, &s.x, sizeof(h));
+    h ^= static_cast<uint64_t>(s.elapsed_steps) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finaliser
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    if (((h ^ (h >> 31)) & 15) != 0) return;
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(16 * static_cast<int64_t>(step_cost_us_));
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+
   static constexpr int kScreenWidth = 600;
   static constexpr int kScreenHeight = 400;
   static constexpr double kGravity = 9.8;
@@ -183,6 +212,7 @@ class CartPole {
   int32_t max_episode_steps_;
   bool sutton_barto_reward_;
   bool hide_velocity_;
+  int32_t step_cost_us_;
 };
 
 }  // namespace pyenvpool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -197,3 +199,24 @@ def test_hide_velocity_zeroes_the_velocities_and_nothing_else(make_pool, rng):
     assert box.low[0] == -4.8 and np.isclose(box.high[2], 0.41887903)
     assert "hide_velocity=1" in hidden.config and "hide_velocity=0" in plain.config
     assert box.contains(h[0]["obs"][0])
+
+
+def test_step_cost_spends_time_and_changes_nothing_else(make_pool, rng):
+    """step_cost_us=c: the same episodes as c = 0; about one step in 16
+    busy-waits 16 c microseconds, so the steps take at least about c each."""
+    n, steps, cost = 8, 200, 100
+    slow = make_pool("CartPole-v1", n, seed=3, num_threads=1, step_cost_us=cost)
+    plain = make_pool("CartPole-v1", n, seed=3, num_threads=1)
+    slow.reset()
+    plain.reset()
+    start = time.perf_counter()
+    for _ in range(steps):
+        actions = rng.integers(0, 2, n)
+        a, b = slow.step(actions, copy=True), plain.step(actions, copy=True)
+        assert np.array_equal(a[0]["obs"], b[0]["obs"])
+        for x, y in zip(a[1:4], b[1:4]):
+            assert np.array_equal(x, y)
+    elapsed = time.perf_counter() - start
+    # 1600 steps at a mean cost of 100 us: 0.16 s expected (100 +- 10 slow steps).
+    assert elapsed > 0.5 * n * steps * cost * 1e-6
+    assert "step_cost_us=100" in slow.config

@@ -94,3 +94,13 @@ def tiny_config():
         return resolve(flags=base)
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long learning runs (``@pytest.mark.slow``) run only when asked for: ``pytest -m slow``."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="a long learning run: pytest -m slow runs it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

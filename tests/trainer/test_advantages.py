@@ -1,5 +1,7 @@
 """Advantages: GAE against hand-computed examples (truncation bootstraps,
-termination does not), negamax GAE for self-play, and explained variance."""
+termination does not), negamax GAE for self-play, V-trace against a
+hand-computed example and its on-policy limits (the n-step return, GAE), and
+explained variance."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import math
 
 import torch
 
-from trainer.advantages import compute_gae, explained_variance
+from trainer.advantages import compute_gae, compute_vtrace, explained_variance
 
 ALTERNATING = torch.tensor([True])  # one env whose rows alternate between two players
 
@@ -112,6 +114,110 @@ def test_negamax_gae_without_alternation_is_ordinary_gae():
     torch.testing.assert_close(mixed[:, 1:], compute_gae(*args)[0][:, 1:])
     every_env = torch.ones(3, dtype=torch.bool)
     torch.testing.assert_close(mixed[:, :1], compute_gae(*args, negamax=every_env)[0][:, :1])
+
+
+# ------------------------------------------------------------------ V-trace
+def test_vtrace_matches_hand_computation():
+    # Two envs over three steps, gamma 0.9, rho bar 1, c bar 0.8, lambda 1,
+    # reward 1 everywhere, V(s0..s2) = 0.5, 0.6, 0.7, bootstrap V(s3) = 0.4.
+    # Env 0: step 1 truncates (V(final_obs) = 2.0); env 1: step 0 terminates
+    # (its next value 5.0 must not be read). Importance weights pi/mu:
+    # env 0: 2, 0.5, 1.5 -> rho 1, 0.5, 1 and c 0.8, 0.5, 0.8;
+    # env 1: 0.25, 3, 1  -> rho 0.25, 1, 1 and c 0.25, 0.8, 0.8.
+    rewards = torch.ones(3, 2)
+    values = torch.tensor([[0.5, 0.5], [0.6, 0.6], [0.7, 0.7]])
+    next_values = torch.tensor([[0.6, 5.0], [2.0, 0.7], [0.4, 0.4]])
+    terminated = torch.tensor([[False, True], [False, False], [False, False]])
+    truncated = torch.tensor([[False, False], [True, False], [False, False]])
+    log_rhos = torch.tensor([[2.0, 0.25], [0.5, 3.0], [1.5, 1.0]]).log()
+    advantages, targets = compute_vtrace(
+        rewards, values, next_values, terminated, truncated, log_rhos, 0.9, 1.0, 0.8
+    )
+    # Env 0, backwards. t=2: delta = 1 + 0.9 * 0.4 - 0.7 = 0.66 = v - V = A.
+    # t=1 (truncated; the trace stops): delta = 0.5 (1 + 0.9 * 2.0 - 0.6) = 1.1 = v - V = A.
+    # t=0: delta = 1 + 0.9 * 0.6 - 0.5 = 1.04; v - V = 1.04 + 0.9 * 0.8 * 1.1 = 1.832;
+    #      A = rho (r + gamma v_1 - V) = 1 + 0.9 * 1.7 - 0.5 = 2.03.
+    # Env 1. t=2: 0.66 as above. t=1: delta = 1 + 0.9 * 0.7 - 0.6 = 1.03;
+    #      v - V = 1.03 + 0.9 * 0.8 * 0.66 = 1.5052; A = 1 + 0.9 * 1.36 - 0.6 = 1.624.
+    # t=0 (terminated: no bootstrap, no trace): delta = 0.25 (1 - 0.5) = 0.125 = v - V = A.
+    expected_targets = torch.tensor(
+        [[0.5 + 1.832, 0.5 + 0.125], [0.6 + 1.1, 0.6 + 1.5052], [1.36, 1.36]]
+    )
+    expected_advantages = torch.tensor([[2.03, 0.125], [1.1, 1.624], [0.66, 0.66]])
+    torch.testing.assert_close(targets, expected_targets)
+    torch.testing.assert_close(advantages, expected_advantages)
+
+
+def random_rollout(steps: int = 7, envs: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    rewards, values, next_values = (
+        torch.randn(steps, envs, generator=g).double() for _ in range(3)
+    )
+    ends = torch.rand(steps, envs, generator=g)
+    terminated, truncated = ends < 0.15, (ends >= 0.15) & (ends < 0.3)
+    return rewards, values, next_values, terminated, truncated
+
+
+def test_on_policy_vtrace_without_clipping_is_the_n_step_return():
+    # No episode ends: v_t = sum_k gamma^(k-t) r_k + gamma^(T-t) V(s_T).
+    rewards, values, _, _, _ = random_rollout()
+    steps = rewards.shape[0]
+    next_values = torch.cat([values[1:], torch.randn(1, 4).double()])
+    false = torch.zeros_like(rewards, dtype=torch.bool)
+    on_policy = torch.zeros_like(rewards)
+    advantages, targets = compute_vtrace(
+        rewards, values, next_values, false, false, on_policy, 0.9, math.inf, math.inf
+    )
+    for t in range(steps):
+        n_step = sum(0.9 ** (k - t) * rewards[k] for k in range(t, steps))
+        n_step = n_step + 0.9 ** (steps - t) * next_values[-1]
+        torch.testing.assert_close(targets[t], n_step)
+        torch.testing.assert_close(advantages[t], n_step - values[t])
+
+
+def test_on_policy_vtrace_is_gae_with_lambda_one_and_its_lambda_return():
+    # With episode ends (terminated and truncated) too.
+    rewards, values, next_values, terminated, truncated = random_rollout(seed=1)
+    on_policy = torch.zeros_like(rewards)
+    args = (rewards, values, next_values, terminated, truncated)
+    advantages, targets = compute_vtrace(*args, on_policy, 0.95, math.inf, math.inf)
+    gae_advantages, gae_returns = compute_gae(*args, 0.95, 1.0)
+    torch.testing.assert_close(advantages, gae_advantages)
+    torch.testing.assert_close(targets, gae_returns)
+    # lambda < 1: the targets are GAE(lambda)'s returns (c_t = lambda).
+    _, targets = compute_vtrace(*args, on_policy, 0.95, math.inf, math.inf, trace_lambda=0.8)
+    torch.testing.assert_close(targets, compute_gae(*args, 0.95, 0.8)[1])
+    # Clipping at 1 changes nothing on-policy (every weight is exactly 1).
+    clipped = compute_vtrace(*args, on_policy, 0.95, 1.0, 1.0)
+    torch.testing.assert_close(clipped[0], gae_advantages)
+
+
+def test_negamax_vtrace_on_policy_is_negamax_gae():
+    rewards, values, next_values, terminated, truncated = random_rollout(seed=2)
+    args = (rewards, values, next_values, terminated, truncated)
+    alternating = torch.tensor([True, False, True, False])
+    advantages, targets = compute_vtrace(
+        *args, torch.zeros_like(rewards), 0.9, math.inf, math.inf, negamax=alternating
+    )
+    gae = compute_gae(*args, 0.9, 1.0, negamax=alternating)
+    torch.testing.assert_close(advantages, gae[0])
+    torch.testing.assert_close(targets, gae[1])
+
+
+def test_vtrace_clipping_bounds_off_policy_weights():
+    # A behaviour policy far from pi (weights 5): with rho bar = c bar = 1 the
+    # result equals that of on-policy data; with rho unclipped and c bar 0 (no
+    # trace) the target is V + 5 times the TD error.
+    rewards, values, next_values, terminated, truncated = random_rollout(seed=3)
+    args = (rewards, values, next_values, terminated, truncated)
+    far = torch.full_like(rewards, math.log(5.0))
+    on = torch.zeros_like(rewards)
+    torch.testing.assert_close(
+        compute_vtrace(*args, far, 0.9, 1.0, 1.0)[1], compute_vtrace(*args, on, 0.9, 1.0, 1.0)[1]
+    )
+    _, targets = compute_vtrace(*args, far, 0.9, math.inf, 1e-30)
+    delta = rewards + 0.9 * next_values * (~terminated) - values
+    torch.testing.assert_close(targets, values + 5.0 * delta)
 
 
 def test_explained_variance_of_perfect_mean_and_constant_targets():

@@ -137,3 +137,37 @@ def test_self_play_ppo_uses_negamax_gae(tiny_config):
     torch.testing.assert_close(s.advantages, expected)
     assert not torch.allclose(s.advantages, compute_gae(*args, gamma, gae_lambda)[0])
     envs.close()
+
+
+@pytest.mark.parametrize("recurrent", ["none", "lstm"])
+def test_vtrace_on_the_policys_own_rollout_is_gaes_lambda_return(tiny_config, recurrent):
+    """advantage_estimator: vtrace re-evaluates the rollout with the current
+    network, which collected it: the log-probs, the values and V(final_obs) of
+    the truncated rows come out as collected, every importance weight is 1, and
+    the targets are GAE's lambda-returns."""
+    config = tiny_config(
+        advantage_estimator="vtrace",
+        recurrent=recurrent,
+        recurrent_size=8,
+        num_minibatches=2,
+        gae_lambda=0.9,
+        num_steps=32,
+        task_kwargs={"max_episode_steps": 16},
+    )
+    envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs)
+    ppo = PPO(config, envs, build_agent(envs.spec, config.network), torch.device("cpu"))
+    ppo.collect()
+    s = ppo.storage
+    assert s.truncated.any() and s.terminated.any()
+    with torch.no_grad():
+        logprobs, values, metrics = ppo._vtrace()
+    close = {"atol": 1e-5, "rtol": 1e-5}
+    torch.testing.assert_close(logprobs, s.logprobs, **close)
+    torch.testing.assert_close(values, s.values[:-1], **close)
+    _, returns = compute_gae(
+        s.rewards, s.values[:-1], s.next_values(), s.terminated, s.truncated, config.gamma, 0.9
+    )
+    torch.testing.assert_close(s.returns, returns, atol=1e-4, rtol=1e-5)
+    assert metrics["importance_weight_max"] == pytest.approx(1.0, abs=1e-4)
+    ppo.update(0)  # and the update runs on them
+    envs.close()

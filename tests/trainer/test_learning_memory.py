@@ -1,0 +1,82 @@
+"""Recurrent policies learn what feed-forward ones cannot, and the asynchronous
+learner learns. Short forms run in CI; the ``slow`` forms (``pytest -m slow``)
+train to the documented targets. Measured numbers: the configs' headers and
+``studies/memory_tasks.py``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from trainer.config import resolve
+from trainer.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+HIDDEN_VELOCITY = ROOT / "trainer" / "configs" / "examples" / "CartPole-v1-hidden-velocity.yaml"
+QUIET = {"tensorboard": False, "plot": False, "checkpoint_interval": 0}
+
+
+def train(config, run_dir):
+    """Train ``config`` to its end: (summary, seconds)."""
+    start = time.perf_counter()
+    trainer = Trainer.new(config, run_dir, progress=False)
+    try:
+        summary = trainer.run()
+    finally:
+        trainer.close()
+    return summary, time.perf_counter() - start
+
+
+def test_memory_default_recalls_the_cue_and_feed_forward_stays_at_chance(tmp_path):
+    """Memory-v0's embedded default (an LSTM) recalls the cue of 1000 held-out
+    episodes at least 95 % of the time within 163,840 steps (measured: 100 %
+    from 81,920-102,400 steps, seeds 1-3); the same network without its core
+    stays at chance, 1 in 4 (measured 0.236-0.279 over 200 K steps)."""
+    recurrent = resolve(flags={"task": "Memory-v0", "target_return": 0.95, **QUIET})
+    summary, elapsed = train(recurrent, tmp_path / "recurrent")
+    assert summary["stop_reason"] == "target_return", summary
+    assert summary["last_eval"]["success_rate"] >= 0.95
+    assert elapsed < 180.0
+    flags = {"task": "Memory-v0", "recurrent": "none", "total_steps": 61_440, **QUIET}
+    summary, _ = train(resolve(flags=flags), tmp_path / "feed-forward")
+    assert summary["best_return"] <= 0.32, summary
+
+
+def test_hidden_velocity_cartpole_recurrent_policy_passes_the_memoryless_plateau(tmp_path):
+    """Short form: within 61,440 steps the GRU of the hidden-velocity example
+    passes a greedy mean return of 100, more than twice what feed-forward PPO
+    reaches with the same config in 300 K steps (measured: 43-46)."""
+    config = resolve(
+        flags={"task": "CartPole-v1", "total_steps": 61_440, **QUIET}, config_file=HIDDEN_VELOCITY
+    )
+    summary, elapsed = train(config, tmp_path / "run")
+    assert summary["best_return"] >= 100.0, summary
+    assert elapsed < 180.0
+
+
+@pytest.mark.slow
+def test_hidden_velocity_cartpole_recurrent_policy_reaches_475(tmp_path):
+    """The example config reaches a greedy mean return of 475 over 100 episodes
+    (measured: first at 102,400 steps, seeds 1-3)."""
+    config = resolve(
+        flags={"task": "CartPole-v1", "target_return": 475.0, **QUIET}, config_file=HIDDEN_VELOCITY
+    )
+    summary, _ = train(config, tmp_path / "run")
+    assert summary["stop_reason"] == "target_return", summary
+
+
+def test_asynchronous_learner_solves_cartpole(tmp_path):
+    """--algo appo over CartPole-v1's embedded defaults (actor one update ahead,
+    V-trace) reaches a greedy mean return of 475 within 262,144 steps."""
+    flags = {
+        "task": "CartPole-v1",
+        "algo": "appo",
+        "total_steps": 262_144,
+        "target_return": 475.0,
+        **QUIET,
+    }
+    summary, elapsed = train(resolve(flags=flags), tmp_path / "run")
+    assert summary["stop_reason"] == "target_return", summary
+    assert elapsed < 180.0
