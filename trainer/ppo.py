@@ -1,11 +1,17 @@
 """PPO: rollout collection, advantages, the clipped update; an ``Algorithm``.
 
 Reads like CleanRL's ``ppo.py`` and keeps its vocabulary, with the details of
-"The 37 implementation details of PPO" that apply to discrete actions: Adam
-with eps 1e-5, optional linear learning-rate decay, GAE, advantage
-normalisation per minibatch, clipped policy and value losses, an entropy
-bonus, global gradient-norm clipping, and an optional target-KL early stop.
-Orthogonal initialisation lives in ``networks``.
+"The 37 implementation details of PPO": Adam with eps 1e-5, optional linear
+learning-rate decay, GAE, advantage normalisation per minibatch, clipped
+policy and value losses, an entropy bonus, global gradient-norm clipping, and
+an optional target-KL early stop. Orthogonal initialisation lives in
+``networks``. The policy is the task's (``Algorithm.space``): a masked
+categorical, independent categoricals (MultiDiscrete) or a diagonal Gaussian
+(Box, as ``ppo_continuous_action``: the env gets the sample clipped to the
+bounds, the rollout keeps the unclipped sample and its log-probability).
+With ``normalize_reward`` the stored rewards are scaled as they arrive, and
+with the network's ``normalize_observation`` the rollout's observations enter
+its statistics after the update (``trainer.normalization``).
 
 Truncation is not termination: where a step truncated an episode, the rollout
 stores V(final_obs) -- the value of the state the episode was cut off in,
@@ -38,13 +44,15 @@ from trainer.advantages import compute_gae, explained_variance
 from trainer.algorithm import Algorithm, Rollout
 from trainer.config import Config
 from trainer.distributed import World
-from trainer.distributions import MaskedCategorical
+from trainer.normalization import update_observation_statistics
 from trainer.optim import Adam
 from trainer.storage import RolloutStorage, copy_obs, copy_outcome
 
 
 class PPO(Algorithm):
     """One run's PPO state: the optimiser, the rollout storage and the sampling RNG."""
+
+    PER_RANK_STATE = ("generator", "reward_returns")
 
     def __init__(
         self,
@@ -99,13 +107,13 @@ class PPO(Algorithm):
         for t in range(s.num_steps):
             tick = time.perf_counter()
             obs = {name: tensor[t] for name, tensor in s.obs.items()}
-            logits, value = agent(obs)
-            dist = MaskedCategorical(logits, self._mask(obs))
+            params, value = agent(obs)
+            dist = self.space.distribution(params, self._mask(obs))
             action = dist.sample(self.generator)
             s.actions[t] = action
             s.logprobs[t] = dist.log_prob(action)
             s.values[t] = value
-            actions = action.cpu().numpy()
+            actions = self.space.to_env(action)
             tock = time.perf_counter()
             out = s.step_out(t)
             _, reward, terminated, truncated, info = envs.step(actions, out)
@@ -114,6 +122,9 @@ class PPO(Algorithm):
             if out is None:
                 copy_outcome(s, t, reward, terminated, truncated)
             done = terminated | truncated
+            if self.reward_normalizer is not None:
+                ended = s.terminated[t] | s.truncated[t]
+                s.rewards[t] = self.reward_normalizer(s.rewards[t], ended, self.world)
             if done.any():
                 returns.append(info["episode_return"][done].astype(np.float64))
                 lengths.append(info["episode_length"][done].astype(np.int64))
@@ -180,6 +191,9 @@ class PPO(Algorithm):
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         metrics["learning_rate"] = lr
         metrics["epochs"] = epochs
+        # The observations acted on enter the network's statistics only now, after
+        # the update that used the statistics they were collected with.
+        update_observation_statistics(self.agent, batch["obs"], self.world)
         return metrics
 
     def _minibatch_step(
@@ -187,8 +201,8 @@ class PPO(Algorithm):
     ) -> torch.Tensor:
         ppo = self.ppo
         obs = {name: tensor[index] for name, tensor in batch["obs"].items()}
-        logits, new_values = self.agent(obs)
-        dist = MaskedCategorical(logits, self._mask(obs))
+        params, new_values = self.agent(obs)
+        dist = self.space.distribution(params, self._mask(obs))
         log_ratio = dist.log_prob(batch["actions"][index]) - batch["logprobs"][index]
         ratio = log_ratio.exp()
         advantages = batch["advantages"][index]
@@ -239,9 +253,11 @@ class PPO(Algorithm):
             "generator": self.generator.get_state(),
             "lr_anchor": list(self.lr_anchor),
             "num_updates": self.num_updates,
+            **self.normalization_state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.lr_anchor = (int(state["lr_anchor"][0]), float(state["lr_anchor"][1]))
         self.num_updates = int(state["num_updates"])
+        self.load_normalization_state_dict(state)
