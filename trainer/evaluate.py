@@ -223,8 +223,9 @@ class Evaluator:
                     self.pool.restore(states[i : i + 1], np.array([i]))
                     pictures[i] = (
                         f"{self.pool.render(int(i))}\n"
-                        f"then action {int(actions[i])} ended the episode after "
-                        f"{lengths[i] + 1} steps with return {returns[i] + reward[i]:.4f}"
+                        f"then action {np.array2string(np.asarray(actions[i]))} ended the "
+                        f"episode after {lengths[i] + 1} steps with return "
+                        f"{returns[i] + reward[i]:.4f}"
                     )
                 active = np.array([p is None for p in pictures])
                 returns[active] += reward[active]

@@ -14,7 +14,8 @@ At every real step, for every env, the search:
    rule, carrying each particle's *whole lineage* along: snapshot id, root
    action, value, terminal flag, next action;
 5. reads out the target ``q(a) = sum_n w_n [root_action_n == a]`` (Box
-   actions: the particles' weighted root actions themselves);
+   actions: the particles' weighted root actions themselves, whose mean is
+   the greedy action);
 6. releases every snapshot it created.
 
 Network calls are batched over all B*N particles. The search uses only the
@@ -76,10 +77,9 @@ class SearchResult:
     def act(self, greedy: bool, generator: torch.Generator | None = None) -> np.ndarray:
         """The real action per env: argmax of the target, or a sample from it.
 
-        Box actions (no dense target): a sample picks a particle by its weight
-        and returns its root action; greedy returns the root action with the
-        most weight, summed over the particles that share it (after a
-        resampling, copies of one lineage), the continuous argmax of the target.
+        Box actions (no dense target; stored form, unclipped): a sample picks a
+        particle by its weight and returns its root action; greedy returns the
+        target's mean, the weighted mean of the root actions.
         """
         if self.target is None:
             return self._act_particles(greedy, generator)
@@ -92,12 +92,9 @@ class SearchResult:
     def _act_particles(self, greedy: bool, generator: torch.Generator | None) -> np.ndarray:
         weights, roots = self.weights.cpu(), self.root_actions.cpu()
         if greedy:
-            flat = roots.flatten(2)
-            same = (flat[:, :, None, :] == flat[:, None, :, :]).all(-1)  # [B, N, N]
-            mass = (same * weights[:, None, :]).sum(-1)
-            chosen = mass.argmax(dim=1)
-        else:
-            chosen = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+            w = weights.reshape(*weights.shape, *[1] * (roots.dim() - 2))
+            return (w * roots).sum(1).numpy()
+        chosen = torch.multinomial(weights, 1, generator=generator).squeeze(1)
         return roots[torch.arange(len(roots)), chosen].numpy()
 
 
