@@ -1,13 +1,14 @@
 """Pendulum-v1 PPO: pyenvpool's trainer against Stable-Baselines3 with the RL Zoo's tuned settings.
 
     python studies/pendulum.py [--seeds 1,2,3] [--eval-every 8192] [--episodes 100]
-                               [--ours-steps 196608] [--sb3-steps 100000] [--threads 1]
+                               [--ours-steps N] [--sb3-steps 100000] [--threads 1]
 
 Runs, interleaved seed by seed in this process (so both see the same machine
 load), with ``--threads`` PyTorch threads each:
 
 - **ours**: ``pyenvpool-train --task Pendulum-v1`` on its embedded default
-  config (``trainer/configs/Pendulum-v1.yaml``), ``--ours-steps`` env steps;
+  config (``trainer/configs/Pendulum-v1.yaml``), for its budget or
+  ``--ours-steps`` env steps;
 - **sb3**: ``stable_baselines3.PPO`` with the RL Zoo's hyperparameters for
   Pendulum-v1 (rl-baselines3-zoo ``hyperparams/ppo.yml``: 4 envs x 1024 steps,
   10 epochs of minibatches of 64, lr 1e-3, gamma 0.9, GAE lambda 0.95, clip
@@ -27,6 +28,8 @@ target), then a summary per method over the seeds.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shlex
 import statistics
@@ -58,12 +61,13 @@ ZOO = {  # rl-baselines3-zoo hyperparams/ppo.yml, Pendulum-v1 (HEAD 22e3ff2, 202
 }
 
 
-def ours(seed: int, steps: int, eval_every: int, episodes: int, threads: int) -> list[tuple]:
-    """The embedded default, trained for ``steps``: [(env_steps, train_s, return)]."""
+def ours(seed: int, steps: int | None, eval_every: int, episodes: int, threads: int) -> list:
+    """The embedded default, trained for ``steps`` (None: its budget):
+    [(env_steps, train_s, return)]."""
     flags = {
         "task": "Pendulum-v1",
         "seed": seed,
-        "total_steps": steps,
+        **({} if steps is None else {"total_steps": steps}),
         "eval_interval": eval_every,
         "eval_episodes": episodes,
         "eval_num_envs": min(episodes, 100),
@@ -76,7 +80,8 @@ def ours(seed: int, steps: int, eval_every: int, episodes: int, threads: int) ->
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer.new(resolve(flags=flags), Path(tmp) / "run", progress=False)
         try:
-            trainer.run()
+            with contextlib.redirect_stdout(io.StringIO()):  # the dashboard
+                trainer.run()
         finally:
             trainer.close()
         lines = (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
@@ -144,7 +149,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--eval-every", type=int, default=8192)
     ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--ours-steps", type=int, default=196608)
+    ap.add_argument("--ours-steps", type=int, default=None)
     ap.add_argument("--sb3-steps", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

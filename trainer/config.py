@@ -138,6 +138,8 @@ class NetworkConfig(Section):
     """maze_vin: value-iteration steps (at least the longest shortest path in the maze)."""
     vin_channels: Count = 8
     """maze_vin: Q channels per value-iteration step (the max over them is the value map)."""
+    log_std_init: Real = 0.0
+    """mlp on Box actions: initial value of the state-independent log standard deviation."""
     normalize_observation: bool = False
     """mlp: standardise float observation fields with running mean/std, updated every update."""
     observation_clip: Positive = 10.0

@@ -10,8 +10,9 @@ as an input, as the BinPack network does for cross-attention.
 * ``mlp`` -- CleanRL's agent: separate actor and critic MLPs over all
   observation fields flattened (CartPole-v1, and any small vector task). It is
   the one family for every action space: for a Box task the actor emits the
-  Gaussian means and a state-independent log-std parameter (initialised to 0)
-  is appended, as in CleanRL's ``ppo_continuous_action``. With
+  Gaussian means and a state-independent log-std parameter (initialised to
+  ``log_std_init``, 0 by default) is appended, as in CleanRL's
+  ``ppo_continuous_action``. With
   ``normalize_observation`` it standardises its float observation fields with
   running statistics (``trainer.normalization``) that the algorithms update
   between rollouts and checkpoints save with the weights.
@@ -79,7 +80,11 @@ class MLPAgent(nn.Module):
         outputs = space.num_params // 2 if space.continuous else space.num_params
         self.actor = mlp([obs_dim, *cfg.hidden_sizes, outputs], cfg.activation, 0.01)
         self.critic = mlp([obs_dim, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
-        self.log_std = nn.Parameter(torch.zeros(outputs)) if space.continuous else None
+        self.log_std = (
+            nn.Parameter(torch.full((outputs,), float(cfg.log_std_init)))
+            if space.continuous
+            else None
+        )
         self.normalizer = (
             ObservationNormalizer(spec, cfg.observation_clip) if cfg.normalize_observation else None
         )
