@@ -63,6 +63,7 @@ import pyenvpool  # noqa: E402
 from trainer import checkpoint  # noqa: E402
 from trainer.algorithm import greedy_policy  # noqa: E402
 from trainer.config import resolve  # noqa: E402
+from trainer.distributions import ActionSpace  # noqa: E402
 from trainer.envs import TrainingEnvs  # noqa: E402
 from trainer.evaluate import Evaluator  # noqa: E402
 from trainer.networks import build_agent  # noqa: E402
@@ -79,15 +80,16 @@ def search_throughput(task: str, threads: int, searches: int, dedupe: bool) -> d
     cfg = search_config(config, training=True)
     g = torch.Generator().manual_seed(0)
     pv = policy_value_fn(agent, torch.device("cpu"), dedupe)
+    space = ActionSpace.from_spec(envs.spec)
     sim = net = total = 0.0
     with torch.no_grad():
-        smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g)  # warm-up
+        smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g, space=space)  # warm-up
         for _ in range(searches):
-            r = smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g)
+            r = smc_search(envs.pool, envs.obs, pv, 0.5, cfg, g, space=space)
             sim += r.simulate_seconds
             net += r.network_seconds
             total += r.total_seconds
-            envs.step(r.act(greedy=False, generator=g))
+            envs.step(space.to_env(torch.from_numpy(r.act(greedy=False, generator=g))))
     envs.close()
     steps = searches * config.num_envs * cfg.num_particles * cfg.depth
     return {
@@ -134,7 +136,8 @@ def evaluate(agent, config, device, episodes: int, temperature=None, search=None
     with a ``temperature``, the SMC search's (``search``: spo overrides)."""
     ev = Evaluator(config.task, episodes, config.eval_seed, config.task_kwargs, 1)
     try:
-        out = {"greedy": ev.run(greedy_policy(agent, device), episodes)}
+        space = ActionSpace.from_spec(ev.pool.spec)
+        out = {"greedy": ev.run(greedy_policy(agent, device, space), episodes)}
         if temperature is not None:
             cfg = config.model_copy(update={"spo": config.spo.model_copy(update=search or {})})
             policy = search_policy(agent, ev.pool, temperature, cfg, device, config.eval_seed)

@@ -28,8 +28,15 @@ Invariants an algorithm keeps:
   minibatches; ``num_updates``, the update count that ends the run, changes
   only through ``set_num_updates``.
 * **Checkpoints.** ``optimizer_state_dict`` is what a fork carries besides the
-  weights, ``state_dict`` the rest (sampler, schedule, replay); loading both
-  continues a run bit for bit.
+  weights, ``state_dict`` the rest (sampler, schedule, replay, reward
+  normalisation); loading both continues a run bit for bit.
+* **Actions and normalisation.** ``space`` (``trainer.distributions.
+  ActionSpace``) turns the network's policy parameters into a distribution and
+  samples into the env's actions, for every action space; the algorithm keeps
+  the unclipped samples. With ``normalize_reward`` the algorithm scales the
+  rewards it stores (``reward_normalizer``); with the network's
+  ``normalize_observation`` it folds each rollout's observations into the
+  network's statistics after learning from them (``trainer.normalization``).
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ from torch import nn
 from trainer.batching import Batching
 from trainer.config import ALGORITHMS, Config
 from trainer.distributed import World
-from trainer.distributions import MaskedCategorical
+from trainer.distributions import ActionSpace
+from trainer.normalization import RewardNormalizer
 from trainer.recurrent import RecurrentAgent, RecurrentGreedyPolicy
 
 # observations -> actions; one with memory is a recurrent.StatefulPolicy
@@ -66,17 +74,21 @@ class Rollout(TypedDict, total=False):
     trainer: dict[str, float]  # TRAINER metrics (from collect: rollout diagnostics)
 
 
-def greedy_policy(agent: nn.Module, device: torch.device) -> Policy:
-    """Act with the most likely legal action of ``agent``'s policy (a recurrent
-    agent's: with a hidden state per env)."""
+def greedy_policy(
+    agent: nn.Module, device: torch.device, space: ActionSpace | None = None
+) -> Policy:
+    """Act with the most likely legal action of ``agent``'s policy (a Box
+    policy: its mean, clipped to the bounds; a recurrent agent's: with a hidden
+    state per env); ``space`` None is a discrete task."""
+    space = space or ActionSpace("discrete")
     if isinstance(agent, RecurrentAgent):
-        return RecurrentGreedyPolicy(agent, device)
+        return RecurrentGreedyPolicy(agent, device, space)
 
     @torch.no_grad()
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
         tensors = {name: torch.from_numpy(view).to(device) for name, view in obs.items()}
-        logits = agent.logits(tensors)
-        return MaskedCategorical(logits, tensors.get("action_mask")).mode().cpu().numpy()
+        params = agent.logits(tensors)
+        return space.to_env(space.distribution(params, tensors.get("action_mask")).mode())
 
     return act
 
@@ -104,6 +116,12 @@ class Algorithm(abc.ABC):
         self.world = world or World()
         self.batching = Batching(config.num_envs, config.num_steps, self.world.size)
         self.num_updates = self.batching.num_updates(config.total_steps)
+        self.space = ActionSpace.from_spec(envs.spec)
+        self.reward_normalizer = (
+            RewardNormalizer(config.num_envs, config.gamma, config.reward_clip, device)
+            if config.normalize_reward
+            else None
+        )
 
     # ------------------------------------------------------------ one update
     def iteration(self, update: int) -> Rollout:
@@ -139,7 +157,7 @@ class Algorithm(abc.ABC):
     def evaluation_policy(self, pool: Any) -> Policy:
         """The policy evaluations run on ``pool`` (the evaluation pool, for
         policies that search on it): greedy over legal actions."""
-        return greedy_policy(self.agent, self.device)
+        return greedy_policy(self.agent, self.device, self.space)
 
     def comparison_policies(self, pool: Any) -> dict[str, Policy]:
         """More policies each evaluation also runs, logged as ``<name>_<metric>``."""
@@ -157,7 +175,7 @@ class Algorithm(abc.ABC):
         """The policy ``--evaluate`` runs with a checkpoint's ``agent`` (its
         weights loaded; ``source`` is the loaded checkpoint, perhaps another
         algorithm's), and how to name it."""
-        return greedy_policy(agent, device), "greedy"
+        return greedy_policy(agent, device, ActionSpace.from_spec(pool.spec)), "greedy"
 
     # ----------------------------------------------------------- checkpoints
     @abc.abstractmethod
@@ -173,6 +191,15 @@ class Algorithm(abc.ABC):
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def normalization_state_dict(self) -> dict[str, Any]:
+        """The reward normalisation's part of ``state_dict`` (nothing when it is off):
+        ``reward_statistics``, shared by the ranks, and ``reward_returns``, per rank."""
+        return {} if self.reward_normalizer is None else self.reward_normalizer.state_dict()
+
+    def load_normalization_state_dict(self, state: dict[str, Any]) -> None:
+        if self.reward_normalizer is not None:
+            self.reward_normalizer.load_state_dict(state)
 
     def load_weights(self, model: dict[str, torch.Tensor]) -> None:
         """Start from weights trained by another algorithm (a fork across

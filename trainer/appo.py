@@ -62,7 +62,6 @@ from torch import nn
 from trainer.algorithm import Rollout
 from trainer.config import Config
 from trainer.distributed import World
-from trainer.distributions import MaskedCategorical
 from trainer.ppo import PPO
 from trainer.storage import RolloutStorage
 
@@ -344,9 +343,10 @@ class _Actor:
                 state = self.hidden.state[torch.from_numpy(envs).to(self.device)]
                 starts = torch.from_numpy(self.starts[envs]).to(self.device)
                 logits, _, new_state = algo.actor_agent.step(tensors, state, starts)
-            dist = MaskedCategorical(logits, tensors.get("action_mask"))
+            dist = algo.space.distribution(logits, tensors.get("action_mask"))
             actions = dist.sample(algo.actor_generator)
             logprobs = dist.log_prob(actions).cpu().numpy()
+            env_actions = algo.space.to_env(actions)  # (Box: clipped to the bounds)
             actions = actions.cpu().numpy()
         for slot in np.unique(slots):
             mine = slots == slot
@@ -364,7 +364,7 @@ class _Actor:
             self.hidden.state[torch.from_numpy(envs).to(self.device)] = new_state
             self.starts[envs] = False
         algo._times[1] += time.perf_counter() - tick
-        self.pool.send(actions, envs)
+        self.pool.send(env_actions, envs)
         self.waiting[envs] = False
         self.in_flight += len(envs)
 

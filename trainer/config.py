@@ -148,6 +148,12 @@ class NetworkConfig(Section):
     """Recurrent core between the torso and the heads: lstm, gru or none (trainer.recurrent)."""
     recurrent_size: Count = 128
     """Hidden units of the recurrent core."""
+    log_std_init: Real = 0.0
+    """mlp on Box actions: initial value of the state-independent log standard deviation."""
+    normalize_observation: bool = False
+    """mlp: standardise float observation fields with running mean/std, updated every update."""
+    observation_clip: Positive = 10.0
+    """mlp with normalize_observation: clip standardised observations to +-this."""
 
 
 class PPOConfig(Section):
@@ -219,11 +225,16 @@ class SPOConfig(Section):
     init_temperature: Positive = 0.5
     """Initial value of the temperature dual eta (paper: 0.5)."""
     init_alpha: Positive = 0.5
-    """Initial value of the trust-region dual alpha (paper: 0.5)."""
+    """Initial value of the trust-region dual alpha (paper: 0.5; Box: the mean's, paper 10)."""
     epsilon: Real = 0.5
     """E-step KL bound of the temperature dual (paper: 0.5)."""
     epsilon_alpha: Real = 0.001
-    """M-step KL bound of the trust region against the target actor (paper: 1e-3)."""
+    """M-step KL bound of the trust region against the target actor (paper: 1e-3); for Box
+    actions, the bound on the Gaussian mean's KL, per action element (paper: 5e-2)."""
+    init_alpha_std: Positive = 500.0
+    """Box actions: initial trust-region dual of the Gaussian std's KL (paper: 500)."""
+    epsilon_alpha_std: Real = 0.0005
+    """Box actions: KL bound on the Gaussian std, per action element (paper: 5e-4)."""
     spo_learning_rate: Positive = 0.0003
     """Adam learning rate of the actor and critic (paper: 3e-4; constant)."""
     dual_learning_rate: Positive = 0.0003
@@ -283,6 +294,10 @@ class Config(Section):
     """Rollout length: steps per environment between updates."""
     gamma: Fraction = 0.99
     """Discount factor."""
+    normalize_reward: bool = False
+    """Scale rewards by the running std of the discounted return (SB3 VecNormalize)."""
+    reward_clip: Positive = 10.0
+    """With normalize_reward: clip scaled rewards to +-this."""
     self_play: bool = False
     """Two-player zero-sum task: one network plays both sides, with negamax GAE (PPO only)."""
     opponent_fraction: Fraction = 0.0
@@ -356,6 +371,11 @@ class Config(Section):
                 f"actor_batch_size: {self.appo.actor_batch_size} is more than the "
                 f"{self.num_envs} envs"
             )
+        if self.algo == "appo" and self.normalize_reward:
+            raise ValueError(
+                "normalize_reward: appo's actor thread stores the raw rewards; "
+                "use --algo ppo or spo with it"
+            )
         if self.algo in ("ppo", "appo"):
             try:
                 Batching(self.num_envs, self.num_steps).minibatch_size(self.ppo.num_minibatches)
@@ -372,6 +392,11 @@ class Config(Section):
             from trainer.tasks import task_info  # with NumPy: only once there is a task
 
             self.network.architecture = task_info(self.task).architecture
+        if self.network.normalize_observation and self.network.architecture != "mlp":
+            raise ValueError(
+                "normalize_observation: supported by the mlp architecture only, "
+                f"not {self.network.architecture}"
+            )
         if self.network.recurrent != "none":
             self._check_recurrent()
         return self

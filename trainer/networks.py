@@ -1,13 +1,21 @@
 """Actor-critic networks, one family per kind of observation.
 
 Every agent maps an observation dict (``name -> tensor [B, *field_shape]``, in
-the task's dtypes, exactly as the pool produced it) to ``(logits [B, A],
-value [B])``. Masking illegal actions is the distribution's job
-(``distributions.MaskedCategorical``); an agent may *also* read
-``action_mask`` as an input, as the BinPack network does for cross-attention.
+the task's dtypes, exactly as the pool produced it) to ``(policy parameters
+[B, P], value [B])``: P = ``ActionSpace.num_params`` (``trainer.distributions``),
+the logits of a discrete task. Turning them into a policy, and masking illegal
+actions, is the distribution's job; an agent may *also* read ``action_mask``
+as an input, as the BinPack network does for cross-attention.
 
 * ``mlp`` -- CleanRL's agent: separate actor and critic MLPs over all
-  observation fields flattened (CartPole-v1, and any small vector task).
+  observation fields flattened (CartPole-v1, and any small vector task). It is
+  the one family for every action space: for a Box task the actor emits the
+  Gaussian means and a state-independent log-std parameter (initialised to
+  ``log_std_init``, 0 by default) is appended, as in CleanRL's
+  ``ppo_continuous_action``. With
+  ``normalize_observation`` it standardises its float observation fields with
+  running statistics (``trainer.normalization``) that the algorithms update
+  between rollouts and checkpoints save with the weights.
 * ``maze_cnn`` -- Jumanji's Maze A2C network: 3x3 convolutions over a
   walls / agent / target grid, the normalised step count appended, MLP heads.
 * ``maze_vin`` -- a value iteration network (Tamar et al., NeurIPS 2016): a
@@ -44,6 +52,8 @@ import torch
 from torch import nn
 
 from trainer.config import NetworkConfig
+from trainer.distributions import ActionSpace
+from trainer.normalization import ObservationNormalizer
 from trainer.recurrent import RecurrentAgent
 
 Observation = dict[str, torch.Tensor]
@@ -85,12 +95,25 @@ class MLPAgent(nn.Module):
         super().__init__()
         self.inputs = [name for name in spec.fields if name != "action_mask"]
         obs_dim = sum(math.prod(spec.fields[name].shape) for name in self.inputs)
+        space = ActionSpace.from_spec(spec)
+        # A Box policy's network emits the means; the log-stds are one parameter.
+        outputs = space.num_params // 2 if space.continuous else space.num_params
         self.core_input_size = obs_dim
         head_in = obs_dim + memory_size(cfg)
-        self.actor = mlp([head_in, *cfg.hidden_sizes, spec.num_actions], cfg.activation, 0.01)
+        self.actor = mlp([head_in, *cfg.hidden_sizes, outputs], cfg.activation, 0.01)
         self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        self.log_std = (
+            nn.Parameter(torch.full((outputs,), float(cfg.log_std_init)))
+            if space.continuous
+            else None
+        )
+        self.normalizer = (
+            ObservationNormalizer(spec, cfg.observation_clip) if cfg.normalize_observation else None
+        )
 
     def features(self, obs: Observation) -> torch.Tensor:
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
         parts = [obs[name].reshape(obs[name].shape[0], -1) for name in self.inputs]
         x = parts[0] if len(parts) == 1 else torch.cat([p.float() for p in parts], dim=-1)
         return x.float()
@@ -100,17 +123,23 @@ class MLPAgent(nn.Module):
     def core_input(self, encoding: torch.Tensor, obs: Observation) -> torch.Tensor:
         return encoding
 
+    def _policy(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.actor(x)
+        if self.log_std is None:
+            return out
+        return torch.cat([out, self.log_std.expand_as(out)], dim=-1)
+
     def heads(
         self, encoding: torch.Tensor, obs: Observation, memory: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x = with_memory(encoding, memory)
-        return self.actor(x), self.critic(x).squeeze(-1)
+        return self._policy(x), self.critic(x).squeeze(-1)
 
     def forward(self, obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
         return self.heads(self.encode(obs), obs)
 
     def logits(self, obs: Observation) -> torch.Tensor:
-        return self.actor(self.features(obs))
+        return self._policy(self.features(obs))
 
     def get_value(self, obs: Observation) -> torch.Tensor:
         return self.critic(self.features(obs)).squeeze(-1)
@@ -611,22 +640,30 @@ class BinPackAgent(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    """One network family: its class, the observation fields it needs, and the
+    """One network family: its class, the observation fields it needs, the
     network config fields it reads (what a checkpoint must match; a field
-    another architecture reads, or one added later, does not matter)."""
+    another architecture reads, or one added later, does not matter), and the
+    action kinds (``pyenvpool.ActionSpec.kind``) its policy head can emit."""
 
     agent: type[nn.Module]
     required_fields: tuple[str, ...]
     config_fields: tuple[str, ...]
     recurrent: bool = True  # splits into encode / core_input / heads (see the module docstring)
+    action_kinds: tuple[str, ...] = ("discrete",)
 
 
+NORMALIZATION_FIELDS = ("normalize_observation", "observation_clip")
 MAZE_FIELDS = ("walls", "agent_position", "target_position", "step_count")
 BINPACK_FIELDS = ("ems", "ems_mask", "items", "items_mask", "items_placed", "action_mask")
 # The names are network.architecture's choices (trainer.config); tasks.TASKS
 # names each task's default.
 ARCHITECTURES = {
-    "mlp": Architecture(MLPAgent, (), ("hidden_sizes", "activation")),
+    "mlp": Architecture(
+        MLPAgent,
+        (),
+        ("hidden_sizes", "activation", "normalize_observation", "observation_clip"),
+        action_kinds=("discrete", "multi_discrete", "box"),
+    ),
     "maze_cnn": Architecture(
         MazeCNNAgent,
         MAZE_FIELDS,
@@ -660,6 +697,13 @@ def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
             f"architecture {cfg.architecture!r} needs observation fields {missing}, "
             f"which {spec.task_id} does not have; pick another --architecture"
         )
+    kind = ActionSpace.from_spec(spec).kind
+    if kind not in architecture.action_kinds:
+        able = [name for name, a in ARCHITECTURES.items() if kind in a.action_kinds]
+        raise ValueError(
+            f"architecture {cfg.architecture!r} has no policy head for {spec.task_id}'s "
+            f"{spec.action!r} actions; pick one of {able} with --architecture"
+        )
     net = architecture.agent(spec, cfg)
     if cfg.recurrent == "none":
         return net
@@ -670,15 +714,27 @@ def build_agent(spec: Any, cfg: NetworkConfig) -> nn.Module:
 
 def architecture_record(spec: Any, cfg: NetworkConfig) -> dict[str, Any]:
     """What a checkpoint must match to be loadable: the network fields the
-    architecture reads and the I/O shapes."""
+    architecture reads and the I/O shapes. Settings that are off, and the
+    action space of a discrete task, are left out, so the records of
+    checkpoints written before they existed still match."""
     network = cfg.model_dump()
     if cfg.architecture in ARCHITECTURES:
         fields = ARCHITECTURES[cfg.architecture].config_fields
         if cfg.recurrent != "none":  # (a feed-forward record stays as it always was)
             fields = (*fields, "recurrent", "recurrent_size")
         network = {"architecture": cfg.architecture} | {name: network[name] for name in fields}
-    return {
+    if not cfg.normalize_observation:
+        network = {k: v for k, v in network.items() if k not in NORMALIZATION_FIELDS}
+    record = {
         "network": network,
         "observation": {name: list(f.shape) for name, f in spec.fields.items()},
         "num_actions": int(spec.num_actions),
     }
+    space = ActionSpace.from_spec(spec)
+    if space.kind != "discrete":
+        record["action"] = {
+            "kind": space.kind,
+            "shape": list(space.shape),
+            "nvec": list(space.nvec),
+        }
+    return record

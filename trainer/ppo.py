@@ -1,11 +1,17 @@
 """PPO: rollout collection, advantages, the clipped update; an ``Algorithm``.
 
 Reads like CleanRL's ``ppo.py`` and keeps its vocabulary, with the details of
-"The 37 implementation details of PPO" that apply to discrete actions: Adam
-with eps 1e-5, optional linear learning-rate decay, GAE, advantage
-normalisation per minibatch, clipped policy and value losses, an entropy
-bonus, global gradient-norm clipping, and an optional target-KL early stop.
-Orthogonal initialisation lives in ``networks``.
+"The 37 implementation details of PPO": Adam with eps 1e-5, optional linear
+learning-rate decay, GAE, advantage normalisation per minibatch, clipped
+policy and value losses, an entropy bonus, global gradient-norm clipping, and
+an optional target-KL early stop. Orthogonal initialisation lives in
+``networks``. The policy is the task's (``Algorithm.space``): a masked
+categorical, independent categoricals (MultiDiscrete) or a diagonal Gaussian
+(Box, as ``ppo_continuous_action``: the env gets the sample clipped to the
+bounds, the rollout keeps the unclipped sample and its log-probability).
+With ``normalize_reward`` the stored rewards are scaled as they arrive, and
+with the network's ``normalize_observation`` the rollout's observations enter
+its statistics after the update (``trainer.normalization``).
 
 Truncation is not termination: where a step truncated an episode, the rollout
 stores V(final_obs) -- the value of the state the episode was cut off in,
@@ -53,7 +59,7 @@ from trainer.advantages import compute_gae, compute_vtrace, explained_variance
 from trainer.algorithm import Algorithm, Rollout
 from trainer.config import Config
 from trainer.distributed import World
-from trainer.distributions import MaskedCategorical
+from trainer.normalization import update_observation_statistics
 from trainer.optim import Adam
 from trainer.recurrent import HiddenState, RecurrentAgent
 from trainer.storage import RolloutStorage, copy_obs, copy_outcome
@@ -63,7 +69,7 @@ class PPO(Algorithm):
     """One run's PPO state: the optimiser, the rollout storage and the sampling RNG
     (and a recurrent policy's hidden state)."""
 
-    PER_RANK_STATE = ("generator", "hidden")
+    PER_RANK_STATE = ("generator", "hidden", "reward_returns")
 
     def __init__(
         self,
@@ -134,16 +140,16 @@ class PPO(Algorithm):
             tick = time.perf_counter()
             obs = {name: tensor[t] for name, tensor in s.obs.items()}
             if hidden is None:
-                logits, value = agent(obs)
+                params, value = agent(obs)
             else:
                 s.starts[t] = hidden.starts
-                logits, value = hidden.step(obs)
-            dist = MaskedCategorical(logits, self._mask(obs))
+                params, value = hidden.step(obs)
+            dist = self.space.distribution(params, self._mask(obs))
             action = dist.sample(self.generator)
             s.actions[t] = action
             s.logprobs[t] = dist.log_prob(action)
             s.values[t] = value
-            actions = action.cpu().numpy()
+            actions = self.space.to_env(action)
             tock = time.perf_counter()
             out = s.step_out(t)
             _, reward, terminated, truncated, info = envs.step(actions, out)
@@ -154,6 +160,9 @@ class PPO(Algorithm):
             done = terminated | truncated
             if hidden is not None:
                 hidden.episodes_ended(torch.from_numpy(done))
+            if self.reward_normalizer is not None:
+                ended = s.terminated[t] | s.truncated[t]
+                s.rewards[t] = self.reward_normalizer(s.rewards[t], ended, self.world)
             if done.any():
                 returns.append(info["episode_return"][done].astype(np.float64))
                 lengths.append(info["episode_length"][done].astype(np.int64))
@@ -228,6 +237,9 @@ class PPO(Algorithm):
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         metrics["learning_rate"] = lr
         metrics["epochs"] = epochs
+        # The observations acted on enter the network's statistics only now, after
+        # the update that used the statistics they were collected with.
+        update_observation_statistics(self.agent, batch["obs"], self.world)
         return metrics
 
     def _minibatch_step(
@@ -242,16 +254,16 @@ class PPO(Algorithm):
         ppo = self.ppo
         obs = {name: tensor[index] for name, tensor in batch["obs"].items()}
         if envs is None:
-            logits, new_values = self.agent(obs)
+            params, new_values = self.agent(obs)
         else:
             s = self.storage
-            logits, new_values, _ = self.agent.unroll(
+            params, new_values, _ = self.agent.unroll(
                 {name: tensor[:-1, envs] for name, tensor in s.obs.items()},
                 s.initial_state[envs],
                 s.starts[:, envs],
             )
-            logits, new_values = logits.flatten(0, 1), new_values.flatten()
-        dist = MaskedCategorical(logits, self._mask(obs))
+            params, new_values = params.flatten(0, 1), new_values.flatten()
+        dist = self.space.distribution(params, self._mask(obs))
         log_ratio = dist.log_prob(batch["actions"][index]) - batch["logprobs"][index]
         ratio = log_ratio.exp()
         advantages = batch["advantages"][index]
@@ -333,8 +345,8 @@ class PPO(Algorithm):
                 no_start = torch.zeros_like(rows[0], dtype=torch.bool)
                 final_values[rows] = self.agent.step(final, states[rows], no_start)[1]
         mask = s.obs["action_mask"][:-1].flatten(0, 1) if self.has_mask else None
-        actions = s.actions.reshape(-1)
-        logprobs = MaskedCategorical(logits, mask).log_prob(actions).reshape(steps, num_envs)
+        actions = s.actions.flatten(0, 1)
+        logprobs = self.space.distribution(logits, mask).log_prob(actions).reshape(steps, num_envs)
         log_rhos = logprobs - s.logprobs
         s.advantages[:], s.returns[:] = compute_vtrace(
             s.rewards,
@@ -370,6 +382,7 @@ class PPO(Algorithm):
             "generator": self.generator.get_state(),
             "lr_anchor": list(self.lr_anchor),
             "num_updates": self.num_updates,
+            **self.normalization_state_dict(),
         }
         if self.hidden is not None:  # each env's hidden state and start flag
             state["hidden"] = self.hidden.state_dict()
@@ -381,3 +394,4 @@ class PPO(Algorithm):
         self.num_updates = int(state["num_updates"])
         if self.hidden is not None and "hidden" in state:
             self.hidden.load_state_dict(state["hidden"])
+        self.load_normalization_state_dict(state)

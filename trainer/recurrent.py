@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.distributions import MaskedCategorical
+from trainer.distributions import ActionSpace
 
 Observation = dict[str, torch.Tensor]
 
@@ -192,10 +192,11 @@ class StatefulPolicy(abc.ABC):
 
 
 class RecurrentGreedyPolicy(StatefulPolicy):
-    """The most likely legal action of a recurrent agent, with a hidden state per env."""
+    """The most likely legal action of a recurrent agent, with a hidden state per
+    env (a Box policy's: its mean, clipped to the bounds)."""
 
-    def __init__(self, agent: RecurrentAgent, device: torch.device) -> None:
-        self.agent, self.device = agent, device
+    def __init__(self, agent: RecurrentAgent, device: torch.device, space: ActionSpace) -> None:
+        self.agent, self.device, self.space = agent, device, space
         self.hidden: HiddenState | None = None
 
     def reset(self, num_envs: int) -> None:
@@ -206,8 +207,8 @@ class RecurrentGreedyPolicy(StatefulPolicy):
         tensors = {name: torch.from_numpy(view).to(self.device) for name, view in obs.items()}
         if self.hidden is None:
             self.reset(len(next(iter(obs.values()))))
-        logits, _ = self.hidden.step(tensors)
-        return MaskedCategorical(logits, tensors.get("action_mask")).mode().cpu().numpy()
+        params, _ = self.hidden.step(tensors)
+        return self.space.to_env(self.space.distribution(params, tensors.get("action_mask")).mode())
 
     def episodes_ended(self, done: np.ndarray) -> None:
         self.hidden.episodes_ended(torch.from_numpy(np.asarray(done)))

@@ -3,7 +3,8 @@
 At every real step, for every env, the search:
 
 1. samples N particle root actions from the masked policy, mixed with
-   Dirichlet noise over the *legal* actions only;
+   Dirichlet noise over the *legal* actions only (Box actions: N Gaussian
+   proposals from the policy, with no noise);
 2. forks the live state into N snapshots and steps them D times with
    ``pool.simulate`` (no auto-reset; ended particles are absorbing);
 3. accumulates log-weights from one-step advantages
@@ -12,12 +13,16 @@ At every real step, for every env, the search:
 4. resamples multinomially from ``softmax(W / eta)`` on a period or an ESS
    rule, carrying each particle's *whole lineage* along: snapshot id, root
    action, value, terminal flag, next action;
-5. reads out the target ``q(a) = sum_n w_n [root_action_n == a]``;
+5. reads out the target ``q(a) = sum_n w_n [root_action_n == a]`` (Box
+   actions: the particles' weighted root actions themselves, whose mean is
+   the greedy action);
 6. releases every snapshot it created.
 
 Network calls are batched over all B*N particles. The search uses only the
 public pool API (snapshot, simulate, release), so it runs on any task that
-supports snapshots.
+supports snapshots. Particles carry their actions in the stored form (Box:
+the unclipped Gaussian samples); ``pool.simulate`` gets them as the env takes
+them (``ActionSpace.to_env``: clipped to the bounds).
 
 A recurrent policy (``root_state`` given) is searched the same way: the
 snapshot holds the env, the particle holds the network's hidden state. The
@@ -37,8 +42,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-# policy_value(obs) -> (logits [M, A], values [M]) for a batch of M observations; for a
-# recurrent policy policy_value(obs, state [M, S]) -> (logits, values, next state [M, S]).
+from trainer.distributions import ActionSpace, DiagGaussian
+
+# policy_value(obs) -> (policy parameters [M, P], values [M]) for a batch of M
+# observations: the logits of a discrete task, a Box task's means and log-stds;
+# for a recurrent policy policy_value(obs, state [M, S]) -> (parameters, values,
+# next state [M, S]).
 PolicyValueFn = Callable[..., tuple[torch.Tensor, ...]]
 
 
@@ -64,8 +73,8 @@ class SearchConfig:
 
 @dataclass
 class SearchResult:
-    target: torch.Tensor  # [B, A] search policy over actions
-    root_actions: torch.Tensor  # [B, N] root action of each final particle
+    target: torch.Tensor | None  # [B, A] search policy over discrete actions (Box: None)
+    root_actions: torch.Tensor  # [B, N, *action shape] root action of each final particle
     weights: torch.Tensor  # [B, N] normalised final particle weights
     advantages: torch.Tensor  # [B, N] per-particle advantages before any resampling
     root_values: torch.Tensor  # [B] V(root)
@@ -77,12 +86,27 @@ class SearchResult:
     total_seconds: float = 0.0
 
     def act(self, greedy: bool, generator: torch.Generator | None = None) -> np.ndarray:
-        """The real action per env: argmax of the target, or a sample from it."""
+        """The real action per env: argmax of the target, or a sample from it.
+
+        Box actions (no dense target; stored form, unclipped): a sample picks a
+        particle by its weight and returns its root action; greedy returns the
+        target's mean, the weighted mean of the root actions.
+        """
+        if self.target is None:
+            return self._act_particles(greedy, generator)
         if greedy:
             chosen = self.target.argmax(dim=1)
         else:
             chosen = torch.multinomial(self.target.cpu(), 1, generator=generator).squeeze(1)
         return chosen.to(torch.int64).cpu().numpy()
+
+    def _act_particles(self, greedy: bool, generator: torch.Generator | None) -> np.ndarray:
+        weights, roots = self.weights.cpu(), self.root_actions.cpu()
+        if greedy:
+            w = weights.reshape(*weights.shape, *[1] * (roots.dim() - 2))
+            return (w * roots).sum(1).numpy()
+        chosen = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        return roots[torch.arange(len(roots)), chosen].numpy()
 
 
 def masked_logits(logits: torch.Tensor, obs: dict[str, np.ndarray]) -> torch.Tensor:
@@ -116,6 +140,39 @@ def legal_dirichlet_mix(
     return (1.0 - fraction) * probs + fraction * noise
 
 
+def _pick(x: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
+    """``x[b, picks[b, n], ...]``: particle rows ``[B, N, ...]`` reordered per env."""
+    return x[torch.arange(len(x), device=x.device)[:, None], picks]
+
+
+def _next_actions(
+    params: torch.Tensor,
+    obs: dict[str, np.ndarray],
+    batch: int,
+    n: int,
+    space: ActionSpace,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One action per particle from the policy at its new state: ``[B, N, *shape]``."""
+    device = params.device
+    if space.continuous:
+        sample = DiagGaussian.from_params(params.float(), space.box_shape).sample(generator)
+        return sample.reshape(batch, n, *space.shape)
+    next_logits = masked_logits(params.float(), obs)
+    # Ended particles' rows may be all illegal (e.g. a finished BinPack), so
+    # give them any action.
+    safe_logits = torch.where(
+        torch.isfinite(next_logits).any(dim=1, keepdim=True),
+        next_logits,
+        torch.zeros_like(next_logits),
+    )
+    return (
+        torch.multinomial(torch.softmax(safe_logits, dim=1).cpu(), 1, generator=generator)
+        .reshape(batch, n)
+        .to(device)
+    )
+
+
 def smc_search(
     pool,
     root_obs: dict[str, np.ndarray],
@@ -125,35 +182,44 @@ def smc_search(
     generator: torch.Generator,
     env_ids: np.ndarray | None = None,
     root_state: torch.Tensor | None = None,
+    space: ActionSpace | None = None,
 ) -> SearchResult:
     """Run one SMC search from the live envs ``env_ids`` (default: all) of ``pool``.
 
     ``root_obs`` holds those envs' current observations. ``temperature`` is
     eta > 0. ``root_state`` (a recurrent policy's) is each env's hidden state
-    before its root observation. Returns the search target and what the
-    losses need; leaves the pool's snapshot count as it found it.
+    before its root observation. ``space`` is the task's action space (None:
+    discrete). Returns the search target and what the losses need; leaves the
+    pool's snapshot count as it found it.
     """
     started = time.perf_counter()
     sim_seconds = net_seconds = 0.0
     n = config.num_particles
     eta = float(temperature)
+    space = space or ActionSpace("discrete")
 
     t = time.perf_counter()
     with torch.no_grad():
         if root_state is None:
-            logits, root_values = policy_value(root_obs)
+            params, root_values = policy_value(root_obs)
         else:
-            logits, root_values, root_state = policy_value(root_obs, root_state)
+            params, root_values, root_state = policy_value(root_obs, root_state)
     net_seconds += time.perf_counter() - t
-    logits = masked_logits(logits.float(), root_obs)
-    batch, num_actions = logits.shape
-    device = logits.device
-    legal = torch.isfinite(logits).to(logits.dtype)
-    probs = torch.softmax(logits, dim=1)
-    probs = legal_dirichlet_mix(
-        probs.cpu(), legal.cpu(), config.dirichlet_alpha, config.dirichlet_fraction, generator
-    )
-    root_actions = torch.multinomial(probs, n, replacement=True, generator=generator).to(device)
+    batch, device = params.shape[0], params.device
+    num_actions = 0
+    if space.continuous:  # Gaussian proposals straight from the policy
+        root_dist = DiagGaussian.from_params(params.float(), space.box_shape)
+        root_actions = root_dist.sample(generator, num=n)
+    else:
+        logits = masked_logits(params.float(), root_obs)
+        num_actions = logits.shape[1]
+        legal = torch.isfinite(logits).to(logits.dtype)
+        probs = torch.softmax(logits, dim=1)
+        probs = legal_dirichlet_mix(
+            probs.cpu(), legal.cpu(), config.dirichlet_alpha, config.dirichlet_fraction, generator
+        )
+        root_actions = torch.multinomial(probs, n, replacement=True, generator=generator)
+        root_actions = root_actions.to(device)
 
     t = time.perf_counter()
     roots = pool.snapshot(env_ids)
@@ -176,7 +242,7 @@ def smc_search(
         for d in range(config.depth):
             t = time.perf_counter()
             obs, reward, terminated, truncated, new_ids = pool.simulate(
-                ids, actions.reshape(-1).cpu().numpy()
+                ids, space.to_env(actions.reshape(batch * n, *space.shape))
             )
             sim_seconds += time.perf_counter() - t
             to_release.append(new_ids)
@@ -188,11 +254,10 @@ def smc_search(
             t = time.perf_counter()
             with torch.no_grad():
                 if states is None:
-                    next_logits, next_values = policy_value(obs)
+                    next_params, next_values = policy_value(obs)
                 else:
-                    next_logits, next_values, states = policy_value(obs, states)
+                    next_params, next_values, states = policy_value(obs, states)
             net_seconds += time.perf_counter() - t
-            next_logits = masked_logits(next_logits.float(), obs)
             next_values = next_values.float().reshape(batch, n)
             # A particle that ended earlier is frozen: it adds nothing more.
             alive = ~terminal
@@ -203,18 +268,7 @@ def smc_search(
             discount_power = discount_power * config.gamma * config.gae_lambda
             terminal = terminal | ended
             values = next_values
-            # Next actions from the masked policy; ended particles' rows may be
-            # all illegal (e.g. a finished BinPack), so give them any action.
-            safe_logits = torch.where(
-                torch.isfinite(next_logits).any(dim=1, keepdim=True),
-                next_logits,
-                torch.zeros_like(next_logits),
-            )
-            actions = (
-                torch.multinomial(torch.softmax(safe_logits, dim=1).cpu(), 1, generator=generator)
-                .reshape(batch, n)
-                .to(device)
-            )
+            actions = _next_actions(next_params, obs, batch, n, space, generator)
             ids = new_ids
 
             weights = torch.softmax(log_w / eta, dim=1)
@@ -236,8 +290,8 @@ def smc_search(
                 ids = ids[flat]
                 if states is not None:
                     states = states[torch.as_tensor(flat, device=states.device)]
-                root_actions = torch.gather(root_actions, 1, picks)
-                actions = torch.gather(actions, 1, picks)
+                root_actions = _pick(root_actions, picks)
+                actions = _pick(actions, picks)
                 values = torch.gather(values, 1, picks)
                 terminal = torch.gather(terminal, 1, picks)
                 gae = torch.gather(gae, 1, picks)
@@ -249,8 +303,10 @@ def smc_search(
         sim_seconds += time.perf_counter() - t
 
     weights = torch.softmax(log_w / eta, dim=1)
-    target = torch.zeros(batch, num_actions, device=device)
-    target.scatter_add_(1, root_actions, weights)
+    target = None
+    if not space.continuous:
+        target = torch.zeros(batch, num_actions, device=device)
+        target.scatter_add_(1, root_actions, weights)
     return SearchResult(
         target=target,
         root_actions=root_actions,

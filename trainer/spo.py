@@ -53,6 +53,23 @@ network alike, resetting at the episode starts inside it.
 A fork (``--fork``) carries the network, the target network, the duals and the
 optimisers, but not the replay: it starts with an empty buffer, and its first
 ``sample_sequence_length`` steps of every env only collect (the warm-up).
+
+Box actions (a diagonal Gaussian policy), as the SPO paper does for Brax: the
+search's particles are Gaussian proposals from the policy at every step (no
+root noise), the real action is a particle's root action picked by weight
+(clipped for the env; the replay keeps the unclipped one), the stored target
+is the particles' root actions with their weights, and the policy loss is
+MPO's decoupled Gaussian form (``mpo.gaussian_mpo_losses``): weighted
+log-likelihood of the target actions, with separate trust regions and duals
+on the mean (``log_alpha``, ``epsilon_alpha``) and on the std
+(``log_alpha_std``, ``epsilon_alpha_std``). Everything else is shared.
+MultiDiscrete tasks are not supported by SPO.
+
+With ``normalize_reward`` the replay holds scaled rewards and the search
+scales the rewards of its simulated steps with the same (frozen) statistics;
+with the network's ``normalize_observation`` the replay holds raw
+observations, the network standardises them, and each rollout's
+observations enter its statistics at the end of the update.
 """
 
 from __future__ import annotations
@@ -70,8 +87,10 @@ from trainer.advantages import compute_gae, explained_variance
 from trainer.algorithm import Algorithm, Policy, Rollout, greedy_policy
 from trainer.config import Config
 from trainer.distributed import World
+from trainer.distributions import ActionSpace
 from trainer.envs import TrainingEnvs
-from trainer.mpo import clip_duals, dual_value, inverse_softplus, mpo_losses
+from trainer.mpo import clip_duals, dual_value, gaussian_mpo_losses, inverse_softplus, mpo_losses
+from trainer.normalization import RewardNormalizer, update_observation_statistics
 from trainer.optim import Adam
 from trainer.recurrent import HiddenState, RecurrentAgent, StatefulPolicy
 from trainer.smc import SearchConfig, SearchResult, smc_search
@@ -182,22 +201,27 @@ def search_policy(
     generator = torch.Generator().manual_seed(seed)
     cfg = search_config(config, training=False)
     policy_value = policy_value_fn(agent, device, config.spo.dedupe_particles)
+    space = ActionSpace.from_spec(pool.spec)
 
     @torch.no_grad()
     def search(obs: dict[str, np.ndarray], state: torch.Tensor | None = None) -> SearchResult:
-        return smc_search(pool, obs, policy_value, temperature, cfg, generator, root_state=state)
+        return smc_search(
+            pool, obs, policy_value, temperature, cfg, generator, root_state=state, space=space
+        )
 
     if isinstance(agent, RecurrentAgent):
-        return RecurrentSearchPolicy(agent, device, search)
-    return lambda obs: search(obs).act(greedy=True)
+        return RecurrentSearchPolicy(agent, device, search, space)
+    return lambda obs: space.to_env(torch.from_numpy(search(obs).act(greedy=True)))
 
 
 class RecurrentSearchPolicy(StatefulPolicy):
     """``search_policy`` for a recurrent agent: a hidden state per env, the root
     state of each search, advanced by the search's root step."""
 
-    def __init__(self, agent: RecurrentAgent, device: torch.device, search) -> None:
-        self.agent, self.device, self.search = agent, device, search
+    def __init__(
+        self, agent: RecurrentAgent, device: torch.device, search, space: ActionSpace
+    ) -> None:
+        self.agent, self.device, self.search, self.space = agent, device, search, space
         self.hidden: HiddenState | None = None
 
     def reset(self, num_envs: int) -> None:
@@ -208,17 +232,36 @@ class RecurrentSearchPolicy(StatefulPolicy):
             self.reset(len(next(iter(obs.values()))))
         result = self.search(obs, self.hidden.current())
         self.hidden.state = result.root_state
-        return result.act(greedy=True)
+        return self.space.to_env(torch.from_numpy(result.act(greedy=True)))
 
     def episodes_ended(self, done: np.ndarray) -> None:
         self.hidden.episodes_ended(torch.from_numpy(np.asarray(done)))
+
+
+class ScaledRewardPool:
+    """``pool`` as the search sees it under reward normalisation: the rewards of
+    ``simulate`` scaled by ``normalizer`` (frozen); snapshots pass through."""
+
+    def __init__(self, pool: Any, normalizer: RewardNormalizer) -> None:
+        self.pool, self.normalizer = pool, normalizer
+
+    def snapshot(self, env_ids=None):
+        return self.pool.snapshot(env_ids)
+
+    def release(self, ids):
+        return self.pool.release(ids)
+
+    def simulate(self, ids, actions):
+        obs, reward, terminated, truncated, new_ids = self.pool.simulate(ids, actions)
+        scaled = self.normalizer.scale(torch.from_numpy(reward)).numpy()
+        return obs, scaled, terminated, truncated, new_ids
 
 
 # --------------------------------------------------------------- algorithm
 class SPO(Algorithm):
     """One run's SPO state: target network, duals, optimisers, replay, RNG."""
 
-    PER_RANK_STATE = ("generator", "replay", "hidden")
+    PER_RANK_STATE = ("generator", "replay", "hidden", "reward_returns")
 
     def __init__(
         self,
@@ -229,6 +272,11 @@ class SPO(Algorithm):
         world: World | None = None,
     ) -> None:
         super().__init__(config, envs, agent, device, world)
+        if self.space.kind == "multi_discrete":
+            raise ValueError(
+                f"spo: {envs.spec.task_id} has {envs.spec.action!r} actions; SPO supports "
+                "Discrete and Box actions (train MultiDiscrete tasks with --algo ppo)"
+            )
         self.spo = spo = config.spo
         self.has_mask = "action_mask" in envs.spec.fields
         self.num_actions = int(envs.spec.num_actions)
@@ -236,11 +284,21 @@ class SPO(Algorithm):
         self.log_temperature = nn.Parameter(
             torch.tensor(inverse_softplus(spo.init_temperature), device=device)
         )
-        self.log_alpha = nn.Parameter(torch.tensor(inverse_softplus(spo.init_alpha), device=device))
-        self.optimizer = Adam(agent.parameters(), lr=spo.spo_learning_rate, eps=spo.spo_adam_eps)
-        self.dual_optimizer = Adam(
-            [self.log_temperature, self.log_alpha], lr=spo.dual_learning_rate, eps=spo.spo_adam_eps
+        # Box actions: one trust-region dual per action element for the mean
+        # (log_alpha) and for the std (log_alpha_std); discrete: one scalar.
+        elements = (self.space.num_params // 2,) if self.space.continuous else ()
+        self.log_alpha = nn.Parameter(
+            torch.full(elements, inverse_softplus(spo.init_alpha), device=device)
         )
+        self.duals = [self.log_temperature, self.log_alpha]
+        self.log_alpha_std: nn.Parameter | None = None
+        if self.space.continuous:
+            self.log_alpha_std = nn.Parameter(
+                torch.full(elements, inverse_softplus(spo.init_alpha_std), device=device)
+            )
+            self.duals.append(self.log_alpha_std)
+        self.optimizer = Adam(agent.parameters(), lr=spo.spo_learning_rate, eps=spo.spo_adam_eps)
+        self.dual_optimizer = Adam(self.duals, lr=spo.dual_learning_rate, eps=spo.spo_adam_eps)
         # A CPU generator: the search samples on the CPU whatever the model's device.
         self.generator = torch.Generator().manual_seed(config.seed)
         capacity = max(spo.replay_size // config.num_envs, spo.sample_sequence_length)
@@ -260,6 +318,7 @@ class SPO(Algorithm):
         self.search = search_config(config, training=True)
         self.policy_value = policy_value_fn(agent, device, spo.dedupe_particles)
         self.fields = list(envs.spec.fields)
+        self.rollout_obs: list[dict[str, np.ndarray]] = []  # for the observation statistics
 
     @property
     def temperature(self) -> float:
@@ -277,17 +336,22 @@ class SPO(Algorithm):
         eta = self.temperature
         snapshots_before = envs.pool.snapshot_count
         hidden = self.hidden
+        normalizer = self.reward_normalizer
+        pool = envs.pool if normalizer is None else ScaledRewardPool(envs.pool, normalizer)
+        self.rollout_obs = []
         for _ in range(cfg.num_steps):
             obs = {name: np.array(envs.obs[name]) for name in self.fields}
+            self.rollout_obs.append(obs)
             root_state = None if hidden is None else hidden.current()
             result: SearchResult = smc_search(
-                envs.pool,
+                pool,
                 obs,
                 self.policy_value,
                 eta,
                 self.search,
                 self.generator,
                 root_state=root_state,
+                space=self.space,
             )
             if hidden is not None:
                 hidden.state = result.root_state
@@ -297,11 +361,17 @@ class SPO(Algorithm):
             ess_sum += np.asarray(result.ess)
             actions = result.act(greedy=False, generator=self.generator)
             tick = time.perf_counter()
-            next_obs, reward, terminated, truncated, info = envs.step(actions)
+            next_obs, reward, terminated, truncated, info = envs.step(
+                self.space.to_env(torch.from_numpy(actions))
+            )
             env_time += time.perf_counter() - tick
             done = terminated | truncated
             if hidden is not None:
                 hidden.episodes_ended(torch.from_numpy(done))
+            reward = reward.astype(np.float32)
+            if normalizer is not None:
+                scaled = normalizer(torch.from_numpy(reward), torch.from_numpy(done), self.world)
+                reward = scaled.numpy()
             bootstrap = {name: np.array(next_obs[name]) for name in self.fields}
             if done.any():
                 rows = np.flatnonzero(done)
@@ -313,7 +383,7 @@ class SPO(Algorithm):
                 **{f"obs.{k}": v for k, v in obs.items()},
                 **{f"next_obs.{k}": v for k, v in bootstrap.items()},
                 "actions": actions,
-                "rewards": reward.astype(np.float32),
+                "rewards": reward,
                 "terminated": terminated.copy(),
                 "truncated": truncated.copy(),
                 "root_actions": result.root_actions,
@@ -381,37 +451,50 @@ class SPO(Algorithm):
                 self.config.gamma,
                 spo.critic_gae_lambda,
             ).reshape(flat)
-        mask = obs["action_mask"] if self.has_mask else None
-        target = dense_target(
-            batch["root_actions"].reshape(flat, -1),
-            batch["weights"].reshape(flat, -1),
-            self.num_actions,
-        )
-        terms = mpo_losses(
-            logits,
-            target_logits,
-            mask,
-            target,
-            batch["advantages"].reshape(flat, -1),
-            self.log_temperature,
-            self.log_alpha,
-            spo.epsilon,
-            spo.epsilon_alpha,
-        )
+        if self.space.continuous:
+            terms = gaussian_mpo_losses(
+                self.space.distribution(logits),
+                self.space.distribution(target_logits),
+                batch["root_actions"].reshape(flat, -1, *self.space.shape),
+                batch["weights"].reshape(flat, -1),
+                batch["advantages"].reshape(flat, -1),
+                self.log_temperature,
+                self.log_alpha,
+                self.log_alpha_std,
+                spo.epsilon,
+                spo.epsilon_alpha,
+                spo.epsilon_alpha_std,
+            )
+        else:
+            mask = obs["action_mask"] if self.has_mask else None
+            target = dense_target(
+                batch["root_actions"].reshape(flat, -1),
+                batch["weights"].reshape(flat, -1),
+                self.num_actions,
+            )
+            terms = mpo_losses(
+                logits,
+                target_logits,
+                mask,
+                target,
+                batch["advantages"].reshape(flat, -1),
+                self.log_temperature,
+                self.log_alpha,
+                spo.epsilon,
+                spo.epsilon_alpha,
+            )
         critic_loss = 0.5 * ((values - returns) ** 2).mean()
         loss = terms.total + spo.critic_coef * critic_loss
         self.optimizer.zero_grad()
         self.dual_optimizer.zero_grad()
         loss.backward()
-        self.world.average_gradients(
-            [*self.agent.parameters(), self.log_temperature, self.log_alpha]
-        )
+        self.world.average_gradients([*self.agent.parameters(), *self.duals])
         max_norm = spo.spo_max_grad_norm if spo.spo_max_grad_norm > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), max_norm)
-        nn.utils.clip_grad_norm_([self.log_temperature, self.log_alpha], max_norm)
+        nn.utils.clip_grad_norm_(self.duals, max_norm)
         self.optimizer.step()
         self.dual_optimizer.step()
-        clip_duals(self.log_temperature, self.log_alpha)
+        clip_duals(*self.duals)
         with torch.no_grad():
             online = list(self.agent.parameters()) + list(self.agent.buffers())
             target_params = list(self.target_agent.parameters()) + list(self.target_agent.buffers())
@@ -423,12 +506,14 @@ class SPO(Algorithm):
             # Realised E-step KL of the stored targets: sum_n w log(N w).
             w = batch["weights"].reshape(flat, -1)
             kl_np = torch.where(w > 0, w * torch.log(w * w.shape[-1]), torch.zeros_like(w))
+        extra = {} if terms.kl_std is None else {"kl_std": terms.kl_std.detach()}
         return {
             "policy_loss": terms.policy.detach(),
             "temperature_loss": terms.temperature.detach(),
             "kl_penalty": terms.kl_penalty.detach(),
             "alpha_loss": terms.alpha.detach(),
             "kl": terms.kl.detach(),
+            **extra,
             "critic_loss": critic_loss.detach(),
             "kl_nonparametric": kl_np.sum(-1).mean(),
             "grad_norm": grad_norm.detach(),
@@ -459,7 +544,19 @@ class SPO(Algorithm):
         )
 
     def update(self, update: int) -> dict[str, float]:
-        """``gradient_steps`` steps on replayed sequences (the learning rates are constant)."""
+        """``gradient_steps`` steps on replayed sequences (the learning rates are
+        constant); then the rollout's observations enter the network's statistics."""
+        metrics = self._learn()
+        if self.rollout_obs:
+            obs = {
+                name: torch.from_numpy(np.stack([o[name] for o in self.rollout_obs]))
+                for name in self.fields
+            }
+            update_observation_statistics(self.agent, obs, self.world)
+            self.rollout_obs = []
+        return metrics
+
+    def _learn(self) -> dict[str, float]:
         spo = self.spo
         if not self.world.all(self.replay.can_sample(spo.sample_sequence_length)):
             return {"gradient_steps": 0, "replay_size": len(self.replay)}
@@ -482,17 +579,20 @@ class SPO(Algorithm):
 
     def diagnostics(self) -> dict[str, float]:
         """The duals after the update."""
-        return {
+        out = {
             "temperature": self.temperature,
-            "alpha": float(dual_value(self.log_alpha.detach())),
+            "alpha": float(dual_value(self.log_alpha.detach()).mean()),
         }
+        if self.log_alpha_std is not None:
+            out["alpha_std"] = float(dual_value(self.log_alpha_std.detach()).mean())
+        return out
 
     # ------------------------------------------------------------ evaluation
     def evaluation_policy(self, pool: Any) -> Policy:
         """Search evaluation on ``pool`` when ``eval_search`` (and a pool is given),
         else greedy over the raw policy's legal actions."""
         if pool is None or not self.spo.eval_search:
-            return greedy_policy(self.agent, self.device)
+            return greedy_policy(self.agent, self.device, self.space)
         return search_policy(
             self.agent, pool, self.temperature, self.config, self.device, self.config.eval_seed
         )
@@ -500,7 +600,7 @@ class SPO(Algorithm):
     def comparison_policies(self, pool: Any) -> dict[str, Policy]:
         """The greedy comparison evaluation, logged as ``greedy_*``."""
         if pool is not None and self.spo.eval_search and self.spo.eval_compare_greedy:
-            return {"greedy": greedy_policy(self.agent, self.device)}
+            return {"greedy": greedy_policy(self.agent, self.device, self.space)}
         return {}
 
     @classmethod
@@ -516,7 +616,7 @@ class SPO(Algorithm):
         agent searches at ``init_temperature``), or greedy without ``eval_search``."""
         spo = config.spo
         if not spo.eval_search:
-            return greedy_policy(agent, device), "greedy"
+            return greedy_policy(agent, device, ActionSpace.from_spec(pool.spec)), "greedy"
         if source["metadata"]["algo"] == "spo":
             temperature = float(dual_value(source["optimizer"]["log_temperature"]))
         else:
@@ -531,13 +631,16 @@ class SPO(Algorithm):
     # ------------------------------------------------------------ checkpoints
     def optimizer_state_dict(self) -> dict[str, Any]:
         """What a fork carries besides the weights: optimisers, duals, target network."""
-        return {
+        state = {
             "network": self.optimizer.state_dict(),
             "duals": self.dual_optimizer.state_dict(),
             "log_temperature": self.log_temperature.detach().clone(),
             "log_alpha": self.log_alpha.detach().clone(),
             "target_network": self.target_agent.state_dict(),
         }
+        if self.log_alpha_std is not None:
+            state["log_alpha_std"] = self.log_alpha_std.detach().clone()
+        return state
 
     def load_weights(self, model: dict[str, torch.Tensor]) -> None:
         """Weights from another algorithm's checkpoint: the Polyak target starts from them."""
@@ -553,6 +656,8 @@ class SPO(Algorithm):
         with torch.no_grad():
             self.log_temperature.copy_(state["log_temperature"])
             self.log_alpha.copy_(state["log_alpha"])
+            if self.log_alpha_std is not None:
+                self.log_alpha_std.copy_(state["log_alpha_std"])
         self.target_agent.load_state_dict(state["target_network"])
 
     def state_dict(self) -> dict[str, Any]:
@@ -560,6 +665,7 @@ class SPO(Algorithm):
             "generator": self.generator.get_state(),
             "num_updates": self.num_updates,
             "replay": self.replay.state_dict(),
+            **self.normalization_state_dict(),
         }
         if self.hidden is not None:
             state["hidden"] = self.hidden.state_dict()
@@ -571,3 +677,4 @@ class SPO(Algorithm):
         self.replay.load_state_dict(state["replay"])
         if self.hidden is not None and "hidden" in state:
             self.hidden.load_state_dict(state["hidden"])
+        self.load_normalization_state_dict(state)

@@ -23,6 +23,11 @@ themselves on the truncated rows (for V-trace, which re-evaluates them).
 ``ReplayBuffer`` is a FIFO ring over time, ``[capacity, N]`` transitions, that
 hands out sequences of consecutive steps of one env. With ``state_size`` > 0 each
 transition also holds ``state``, the recurrent state its observation was consumed with.
+
+Actions are stored in the form the algorithm learns from, shaped by the
+task's ``ActionSpace`` (``trainer.distributions``): int64 ``[T, N]``
+(Discrete), int64 ``[T, N, k]`` (MultiDiscrete) or float32 ``[T, N, *shape]``
+(Box: the unclipped samples).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from trainer.distributions import ActionSpace
 
 Observation = dict[str, torch.Tensor]
 
@@ -82,7 +89,8 @@ class RolloutStorage:
         shape = (num_steps, num_envs)
         self.num_steps, self.num_envs = num_steps, num_envs
         self.obs = empty_obs(spec, (num_steps + 1, num_envs), device)
-        self.actions = torch.zeros(shape, dtype=torch.long, device=device)
+        space = ActionSpace.from_spec(spec)
+        self.actions = torch.zeros((*shape, *space.shape), dtype=space.dtype, device=device)
         self.logprobs = torch.zeros(shape, device=device)
         self.values = torch.zeros((num_steps + 1, num_envs), device=device)
         self.rewards = torch.zeros(shape, device=device)
@@ -122,7 +130,7 @@ class RolloutStorage:
         n = self.num_steps * self.num_envs
         return {
             "obs": {name: t[:-1].reshape(n, *t.shape[2:]) for name, t in self.obs.items()},
-            "actions": self.actions.reshape(n),
+            "actions": self.actions.reshape(n, *self.actions.shape[2:]),
             "logprobs": self.logprobs.reshape(n),
             "values": self.values[:-1].reshape(n),
             "advantages": self.advantages.reshape(n),
@@ -152,14 +160,16 @@ class ReplayBuffer:
         self.num_actions = int(spec.num_actions)
         self.device = device
         shape = (capacity, num_envs)
+        space = ActionSpace.from_spec(spec)
+        action, particles = (*shape, *space.shape), (*shape, num_particles, *space.shape)
         self.tensors: dict[str, torch.Tensor] = {
             **{f"obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
             **{f"next_obs.{k}": v for k, v in empty_obs(spec, shape, device).items()},
-            "actions": torch.zeros(shape, dtype=torch.long, device=device),
+            "actions": torch.zeros(action, dtype=space.dtype, device=device),
             "rewards": torch.zeros(shape, device=device),
             "terminated": torch.zeros(shape, dtype=torch.bool, device=device),
             "truncated": torch.zeros(shape, dtype=torch.bool, device=device),
-            "root_actions": torch.zeros((*shape, num_particles), dtype=torch.long, device=device),
+            "root_actions": torch.zeros(particles, dtype=space.dtype, device=device),
             "weights": torch.zeros((*shape, num_particles), device=device),
             "advantages": torch.zeros((*shape, num_particles), device=device),
         }

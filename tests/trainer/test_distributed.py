@@ -286,6 +286,41 @@ def test_spo_resumed_on_more_ranks_gives_the_new_rank_fresh_envs_and_replay(tmp_
     assert state["ranks"][0]["envs"]["seed"] == rank_seed(1, 1, generation=2)
 
 
+def test_normalisation_statistics_are_shared_by_the_ranks_and_resume_exactly(tmp_path):
+    """Observation and return statistics fold in the whole world's batch, so they
+    are identical on both ranks (the checkpoint's parameter digests include the
+    observation statistics); the discounted returns are per rank."""
+    args = [
+        "--task", "Pendulum-v1", "--num-envs", "4", "--num-steps", "16", "--total-steps", "256",
+        "--normalize-observation", "--normalize-reward", "--eval-interval", "0",
+        "--eval-episodes", "2", "--eval-num-envs", "2", "--checkpoint-interval", "128",
+        "--keep-checkpoints", "0", "--no-progress", "--no-plot", "--no-tensorboard",
+    ]  # fmt: skip
+    launch(*args, "--run-dir", "runs/n", cwd=tmp_path)
+    run = tmp_path / "runs" / "n"
+    latest = run / "checkpoints" / "step_256"
+    meta = json.loads((latest / "metadata.json").read_text())
+    assert len({r["parameter_sha256"] for r in meta["ranks"]}) == 1
+    saved = load(latest)
+    world_steps = 2 * 4 * 16 * 2  # ranks x envs x steps x updates
+    assert float(saved["model"]["normalizer.statistics.obs.count"]) == pytest.approx(world_steps)
+    mine, other = saved["state"]["algorithm"], saved["state"]["ranks"][0]["algorithm"]
+    for key, tensor in mine["reward_statistics"].items():
+        assert torch.equal(tensor, other["reward_statistics"][key]), key
+    assert float(mine["reward_statistics"]["count"]) == pytest.approx(world_steps)
+    assert not torch.equal(mine["reward_returns"], other["reward_returns"])
+    # Back to the checkpoint after the first update, and on from there.
+    copy = tmp_path / "runs" / "m"
+    shutil.copytree(run, copy, symlinks=True)
+    checkpoint.set_pointer(copy / "checkpoints", "latest", copy / "checkpoints" / "step_128")
+    shutil.rmtree(copy / "checkpoints" / "step_256")
+    launch("--resume", "runs/m", "--no-progress", cwd=tmp_path)
+    assert_same_checkpoint(copy / "checkpoints" / "step_256", latest)
+    resumed = load(copy / "checkpoints" / "step_256")["state"]
+    for a, b in ((resumed, saved["state"]), (resumed["ranks"][0], saved["state"]["ranks"][0])):
+        assert torch.equal(a["algorithm"]["reward_returns"], b["algorithm"]["reward_returns"])
+
+
 def _rank_pid(agent: int, rank: int) -> int | None:
     """The pid of torchrun worker ``rank`` among the children of ``agent``."""
     for proc in Path("/proc").iterdir():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import pyenvpool
+from pyenvpool import ActionSpec, FieldSpec, Spec
 from trainer.config import NetworkConfig
-from trainer.distributions import MaskedCategorical
+from trainer.distributions import ActionSpace, MaskedCategorical
 from trainer.networks import (
     BinPackAgent,
     MazeCNNAgent,
@@ -312,3 +314,46 @@ def test_connect_four_cnn(shared, channels):
     with pytest.raises(ValueError, match="conv_channels"):
         build_agent(pool.spec, NetworkConfig(architecture="connect_four_cnn", conv_channels=[]))
     pool.close()
+
+
+# ------------------------------------------------------------ action spaces
+def box_spec(obs_dim=17, action_dim=6, dtype=np.float64) -> Spec:
+    """A MuJoCo-like task: one float64 observation field, a Box(-1, 1, (6,)) action."""
+    field = FieldSpec("obs", (obs_dim,), np.dtype(dtype), np.full(obs_dim, -np.inf),
+                      np.full(obs_dim, np.inf))  # fmt: skip
+    low, high = np.full(action_dim, -1, np.float32), np.full(action_dim, 1, np.float32)
+    action = ActionSpec("box", (), (action_dim,), low, high)
+    return Spec("HalfCheetah-like", {"obs": field}, 0, {}, action)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_mlp_gaussian_head_on_a_float64_six_dim_box_task(normalize):
+    spec = box_spec()
+    cfg = NetworkConfig(architecture="mlp", normalize_observation=normalize, log_std_init=-0.5)
+    torch.manual_seed(0)
+    agent = build_agent(spec, cfg)
+    obs = {"obs": torch.randn(5, 17, dtype=torch.float64) * 10}
+    params, value = agent(obs)
+    space = ActionSpace.from_spec(spec)
+    assert params.shape == (5, 12) and value.shape == (5,)
+    assert torch.equal(params[:, 6:], torch.full((5, 6), -0.5))  # the log-std parameter
+    # Orthogonal init with gain 0.01 on the mean head: means start near 0.
+    assert params[:, :6].abs().max() < 0.1
+    dist = space.distribution(params)
+    actions = dist.sample(torch.Generator().manual_seed(0))
+    assert actions.shape == (5, 6)
+    env_actions = space.to_env(actions)
+    assert env_actions.dtype == np.float32 and np.abs(env_actions).max() <= 1.0
+    loss = -dist.log_prob(actions).mean() + value.pow(2).mean() - dist.entropy().mean()
+    loss.backward()
+    assert agent.log_std.grad is not None and torch.isfinite(agent.log_std.grad).all()
+    record = architecture_record(spec, cfg)
+    assert record["action"] == {"kind": "box", "shape": [6], "nvec": []}
+    assert ("normalize_observation" in record["network"]) == normalize
+
+
+def test_architectures_without_a_head_for_the_action_space_refuse_it(maze_spec):
+    box = box_spec().action
+    spec = Spec("Maze-like", maze_spec.fields, 0, {}, box)
+    with pytest.raises(ValueError, match="no policy head.*'mlp'"):
+        build_agent(spec, NetworkConfig(architecture="maze_vin"))

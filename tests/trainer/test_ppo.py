@@ -3,6 +3,8 @@ negamax GAE in self-play envs."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -170,4 +172,66 @@ def test_vtrace_on_the_policys_own_rollout_is_gaes_lambda_return(tiny_config, re
     torch.testing.assert_close(s.returns, returns, atol=1e-4, rtol=1e-5)
     assert metrics["importance_weight_max"] == pytest.approx(1.0, abs=1e-4)
     ppo.update(0)  # and the update runs on them
+    envs.close()
+
+
+# ----------------------------------------------------------- action spaces
+def pendulum_ppo(tiny_config, **flags):
+    config = tiny_config(task="Pendulum-v1", task_kwargs={}, **flags)
+    envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs)
+    torch.manual_seed(0)
+    agent = build_agent(envs.spec, config.network)
+    return PPO(config, envs, agent, torch.device("cpu")), envs, agent
+
+
+def test_box_rollout_clips_env_actions_and_keeps_the_unclipped_log_prob(tiny_config):
+    """The env receives the sample clipped to [-2, 2]; the storage keeps the
+    unclipped sample and its log-probability under the Gaussian policy."""
+    ppo, envs, agent = pendulum_ppo(tiny_config)
+    with torch.no_grad():
+        agent.log_std.fill_(math.log(3.0))  # wide: many samples leave the bounds
+    sent = []
+    original_step = envs.step
+
+    def spy(actions, out=None):
+        sent.append(actions.copy())
+        return original_step(actions, out)
+
+    envs.step = spy
+    ppo.collect()
+    s = ppo.storage
+    assert s.actions.shape == (16, 8, 1) and s.actions.dtype == torch.float32
+    stored = s.actions.numpy()
+    assert (np.abs(stored) > 2).mean() > 0.2
+    received = np.stack(sent)
+    assert received.dtype == np.float32
+    np.testing.assert_array_equal(received, np.clip(stored, -2.0, 2.0))
+    with torch.no_grad():
+        params, _ = agent({"obs": s.obs["obs"][:-1].reshape(-1, 3)})
+    mean = params[:, :1]
+    expected = torch.distributions.Normal(mean, 3.0).log_prob(s.actions.reshape(-1, 1)).sum(-1)
+    torch.testing.assert_close(s.logprobs.reshape(-1), expected)
+    envs.close()
+
+
+def test_box_update_learns_the_log_std_and_stays_finite(tiny_config):
+    ppo, envs, agent = pendulum_ppo(tiny_config, ent_coef=0.1)
+    before = agent.log_std.detach().clone()
+    ppo.collect()
+    metrics = ppo.update(0)
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert not torch.equal(agent.log_std.detach(), before)
+    envs.close()
+
+
+def test_multi_discrete_rollout_stores_one_action_per_component(tiny_config):
+    config = tiny_config(task="Squared-v0", task_kwargs={"multi_discrete": True})
+    envs = TrainingEnvs(config.task, config.num_envs, config.seed, config.task_kwargs)
+    agent = build_agent(envs.spec, config.network)
+    ppo = PPO(config, envs, agent, torch.device("cpu"))
+    ppo.collect()
+    actions = ppo.storage.actions
+    assert actions.shape == (16, 8, 2) and actions.dtype == torch.long
+    assert set(actions.unique().tolist()) == {0, 1, 2}
+    assert np.isfinite(ppo.update(0)["approx_kl"])
     envs.close()

@@ -1,15 +1,18 @@
-"""The SMC search: targets, lineage, masks, frozen terminals, snapshot accounting."""
+"""The SMC search: targets, lineage, masks, frozen terminals, snapshot
+accounting; for discrete actions and for Box actions (Gaussian proposals)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
 import torch
 
 import pyenvpool
-from trainer.smc import SearchConfig, legal_dirichlet_mix, smc_search
+from trainer.distributions import ActionSpace
+from trainer.smc import SearchConfig, SearchResult, legal_dirichlet_mix, smc_search
 
 
 def constant_value(num_actions: int, value: float = 0.0, logits=None):
@@ -238,3 +241,151 @@ def test_search_is_reproducible_and_leaves_no_snapshots():
     assert torch.equal(run[0].root_actions, run[1].root_actions)
     assert pool.snapshot_count == before
     assert len(run[0].ess) == 4 and all(0 < e <= 1 for e in run[0].ess)
+
+
+# ------------------------------------------------------------- Box actions
+PENDULUM = ActionSpace.from_spec(pyenvpool.make("Pendulum-v1", 1).spec)
+
+
+def gaussian_policy(mean=0.0, log_std=0.0, values=None):
+    """policy_value for Pendulum: a fixed Gaussian (mean, log-std) everywhere."""
+
+    def policy_value(obs):
+        x = torch.as_tensor(obs["obs"])
+        params = torch.tensor([[mean, log_std]]).expand(len(x), 2)
+        return params, (torch.zeros(len(x)) if values is None else values(x))
+
+    return policy_value
+
+
+class RecordingBoxPool(RecordingPool):
+    """RecordingPool for float actions: records the action vectors the pool received."""
+
+    def simulate(self, ids, actions):
+        result = self.pool.simulate(ids, actions)
+        for parent, action, child in zip(ids, actions, result[4]):
+            self.parent[int(child)] = (int(parent), np.array(action))
+        return result
+
+
+@pytest.mark.parametrize("period, ess", [(1, 0.0), (2, 0.0), (0, 0.9)])
+def test_box_lineage_survives_resampling(period, ess):
+    """Every final particle's recorded path starts at its env's root with its
+    root action as the env received it: the stored (unclipped) root action,
+    clipped to the bounds."""
+    n, b, depth = 8, 5, 4
+    pool = pyenvpool.make("Pendulum-v1", b, seed=3)
+    pool.reset()
+    recorder = RecordingBoxPool(pool)
+    roots = {}
+    original_snapshot = recorder.snapshot
+
+    def snapshot(env_ids=None):
+        ids = original_snapshot(env_ids)
+        roots.update({int(r): e for e, r in enumerate(ids)})
+        return ids
+
+    recorder.snapshot = snapshot
+    config = SearchConfig(
+        num_particles=n, depth=depth, resample_period=period, resample_ess_threshold=ess
+    )
+    # Values that differ a lot between states, so that resampling reorders.
+    varied = gaussian_policy(0.0, math.log(2.0), values=lambda x: 20 * x[:, 1] + 5 * x[:, 0])
+    result = smc_search(
+        recorder, {"obs": pool._obs["obs"].copy()}, varied, 0.05, config,
+        torch.Generator().manual_seed(1), space=PENDULUM,
+    )  # fmt: skip
+    assert result.target is None and result.root_actions.shape == (b, n, 1)
+    assert (result.root_actions.abs() > 2).any()  # some proposals leave the bounds
+    assert len(np.unique(result.leaf_ids)) < b * n  # resampling duplicated lineages
+    leaves = result.leaf_ids.reshape(b, n)
+    for env in range(b):
+        for k in range(n):
+            node, path = int(leaves[env, k]), []
+            while node not in roots:
+                node, action = recorder.parent[node]
+                path.append(action)
+            assert roots[node] == env and len(path) == depth
+            root_action = result.root_actions[env, k].numpy()
+            np.testing.assert_array_equal(path[-1], np.clip(root_action, -2.0, 2.0))
+    pool.release(np.concatenate(recorder.released))
+    assert pool.snapshot_count == 0
+
+
+def best_first_torque(pool, torques, depth):
+    """The return over ``depth`` steps of each first torque followed by zero torque."""
+    root = pool.snapshot([0])
+    returns = []
+    for torque in torques:
+        ids, total, created = root, 0.0, []
+        for step in range(depth):
+            action = np.array([[torque if step == 0 else 0.0]], np.float32)
+            _, r, *_, ids = pool.simulate(ids, action)
+            created.append(ids)
+            total += float(r[0])
+        pool.release(np.concatenate(created))
+        returns.append(total)
+    pool.release(root)
+    return np.array(returns)
+
+
+def test_box_target_concentrates_on_the_known_best_torque():
+    """The pendulum hangs 0.5 rad off upright with no speed: within a short
+    horizon the strongest torque back towards upright (-2) is best, and the
+    search target (the weighted root actions) puts its mass there, though the
+    proposals (N(0, 2^2)) are centred on 0."""
+    pool = pyenvpool.make("Pendulum-v1", 1)
+    pool.reset(instances={"state": np.array([[0.5, 0.0]])})
+    torques = np.linspace(-2, 2, 9)
+    returns = best_first_torque(pool, torques, depth=5)
+    assert torques[np.argmax(returns)] == -2.0
+    config = SearchConfig(num_particles=256, depth=5, resample_period=0)
+    result = smc_search(
+        pool, {"obs": pool._obs["obs"]}, gaussian_policy(0.0, math.log(2.0)), 0.02, config,
+        torch.Generator().manual_seed(0), space=PENDULUM,
+    )  # fmt: skip
+    roots = result.root_actions[0, :, 0].clamp(-2, 2)  # what the env received
+    assert abs(float(roots.mean())) < 0.3
+    assert float((result.weights[0] * roots).sum()) < -1.9
+    greedy = result.act(greedy=True)
+    assert greedy.shape == (1, 1) and greedy[0, 0] < -1.9
+    assert pool.snapshot_count == 0
+
+
+def test_box_search_is_reproducible_and_leaves_no_snapshots():
+    pool = pyenvpool.make("Pendulum-v1", 6, seed=5)
+    pool.reset()
+    config = SearchConfig(num_particles=8, depth=4, resample_period=2)
+    runs = [
+        smc_search(
+            pool,
+            {"obs": pool._obs["obs"]},
+            gaussian_policy(0.3, -0.5),
+            0.5,
+            config,
+            torch.Generator().manual_seed(7),
+            space=PENDULUM,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    assert torch.equal(runs[0].root_actions, runs[1].root_actions)
+    assert torch.equal(runs[0].weights, runs[1].weights)
+    assert pool.snapshot_count == 0
+    # A sampled real action is one of the particles' root actions.
+    sample = runs[0].act(greedy=False, generator=torch.Generator().manual_seed(0))
+    for env in range(6):
+        assert (runs[0].root_actions[env, :, 0] == float(sample[env, 0])).any()
+
+
+def test_box_greedy_action_is_the_mean_of_the_weighted_root_actions():
+    result = SearchResult(
+        target=None,
+        root_actions=torch.tensor([[[1.0], [3.0], [3.0]], [[-1.0], [0.0], [5.0]]]),
+        weights=torch.tensor([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0]]),
+        advantages=torch.zeros(2, 3),
+        root_values=torch.zeros(2),
+        leaf_ids=np.zeros(6, np.int64),
+    )
+    np.testing.assert_allclose(result.act(greedy=True), [[2.0], [0.0]])
+    picks = [result.act(False, torch.Generator().manual_seed(s))[1, 0] for s in range(20)]
+    assert set(picks) == {0.0}  # a sample is a particle's root action, drawn by weight

@@ -4,6 +4,7 @@ checkpoints (exact resume, fork), config overlays and a CLI smoke run."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import yaml
 from trainer import checkpoint
 from trainer.config import ConfigError, resolve
 from trainer.envs import TrainingEnvs
+from trainer.mpo import dual_value
 from trainer.networks import build_agent
 from trainer.spo import SPO, critic_targets, dense_target, search_config
 from trainer.train import Trainer
@@ -392,3 +394,106 @@ def test_evaluating_a_ppo_checkpoint_with_the_search(tmp_path, capsys):
     flags = {"algo": "spo", "eval_episodes": 4, "eval_num_envs": 4, "num_particles": 4}
     with pytest.raises(checkpoint.CheckpointError, match="architecture"):
         evaluate_checkpoint(tmp_path / "ppo", {**flags, "hidden_sizes": [32]})
+
+
+# ------------------------------------------------------------ Box actions
+PENDULUM_RUN = {
+    "task": "Pendulum-v1",
+    "algo": "spo",
+    "num_envs": 4,
+    "num_steps": 8,
+    "total_steps": 4 * 8 * 4,
+    "eval_interval": 0,
+    "eval_episodes": 2,
+    "eval_num_envs": 2,
+    "checkpoint_interval": 0,
+    "tensorboard": False,
+    "plot": False,
+    "console_interval": 1e9,
+    "env_threads": 1,
+    "hidden_sizes": "16",
+    "num_particles": 4,
+    "search_depth": 2,
+    "resample_period": 2,
+    "replay_size": 4 * 16,
+    "sample_sequences": 4,
+    "sample_sequence_length": 4,
+    "gradient_steps": 2,
+    "task_kwargs": {"max_episode_steps": 12},
+}
+
+
+def pendulum_spo(**flags):
+    return make_algo(resolve(flags={**PENDULUM_RUN, **flags}))
+
+
+def test_box_update_learns_mean_and_std_with_their_own_duals():
+    algo = pendulum_spo()
+    assert algo.log_alpha.shape == (1,) and algo.log_alpha_std.shape == (1,)
+    assert float(dual_value(algo.log_alpha_std.detach())) == pytest.approx(500.0)
+    before = {k: v.clone() for k, v in algo.agent.state_dict().items()}
+    duals = [d.detach().clone() for d in algo.duals]
+    metrics = algo.iteration(0)["trainer"]
+    assert metrics["gradient_steps"] == 2
+    for name in ("policy_loss", "kl", "kl_std", "alpha", "alpha_std", "temperature"):
+        assert np.isfinite(metrics[name]), name
+    after = algo.agent.state_dict()
+    assert not torch.equal(after["log_std"], before["log_std"])
+    assert not torch.equal(after["actor.0.weight"], before["actor.0.weight"])
+    assert all(not torch.equal(d, b) for d, b in zip(algo.duals, duals))
+    t = algo.replay.tensors
+    assert t["actions"].dtype == torch.float32 and t["actions"].shape[1:] == (4, 1)
+    assert t["root_actions"].shape[1:] == (4, 4, 1)
+
+
+def test_box_collect_stores_a_particle_root_action_and_sends_it_clipped():
+    algo = pendulum_spo()
+    with torch.no_grad():
+        algo.agent.log_std.fill_(math.log(3.0))
+    sent = []
+    original_step = algo.envs.step
+
+    def spy(actions, out=None):
+        sent.append(actions.copy())
+        return original_step(actions, out)
+
+    algo.envs.step = spy
+    pool = algo.envs.pool
+    before = pool.snapshot_count
+    algo.collect()
+    assert pool.snapshot_count == before
+    t = algo.replay.tensors
+    stored = t["actions"][: algo.replay.size].numpy()
+    assert (np.abs(stored) > 2).any()
+    np.testing.assert_array_equal(np.stack(sent), np.clip(stored, -2.0, 2.0))
+    roots = t["root_actions"][: algo.replay.size]  # [T, N, particles, 1]
+    assert bool((roots == t["actions"][: algo.replay.size, :, None]).any(2).all())
+
+
+def test_box_resume_is_bit_for_bit(tmp_path):
+    config = resolve(flags={**PENDULUM_RUN, "total_steps": 4 * 8 * 5, "eval_interval": 64})
+    run_trainer(config, tmp_path / "straight")
+    run_trainer(config, tmp_path / "stopped", max_updates=2)
+    trainer = Trainer.resume(tmp_path / "stopped", progress=False)
+    trainer.run()
+    trainer.close()
+    assert events(tmp_path / "straight") == events(tmp_path / "stopped")
+    a, b = checkpoint.load(tmp_path / "straight"), checkpoint.load(tmp_path / "stopped")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for name in ("log_temperature", "log_alpha", "log_alpha_std"):
+        assert torch.equal(a["optimizer"][name], b["optimizer"][name]), name
+
+
+def test_box_evaluation_searches_and_compares_with_greedy(tmp_path):
+    run_trainer(resolve(flags=PENDULUM_RUN), tmp_path / "run")
+    evals = [e for e in events(tmp_path / "run") if e["category"] == "EVALUATOR"]
+    assert evals and {"mean_return", "greedy_mean_return"} <= set(evals[-1])
+    trainer_events = [e for e in events(tmp_path / "run") if e["category"] == "TRAINER"]
+    assert {"kl_std", "alpha_std"} <= set(trainer_events[-1])
+
+
+def test_spo_refuses_multi_discrete_actions():
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        make_algo(spo_config(task="Squared-v0", task_kwargs={"multi_discrete": True},
+                             conv_channels="", hidden_sizes="8"))  # fmt: skip
