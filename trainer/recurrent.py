@@ -195,8 +195,11 @@ class RecurrentGreedyPolicy(StatefulPolicy):
     """The most likely legal action of a recurrent agent, with a hidden state per
     env (a Box policy's: its mean, clipped to the bounds)."""
 
-    def __init__(self, agent: RecurrentAgent, device: torch.device, space: ActionSpace) -> None:
-        self.agent, self.device, self.space = agent, device, space
+    def __init__(
+        self, agent: RecurrentAgent, device: torch.device, space: ActionSpace | None = None
+    ) -> None:
+        self.agent, self.device = agent, device
+        self.space = space or ActionSpace("discrete")
         self.hidden: HiddenState | None = None
 
     def reset(self, num_envs: int) -> None:

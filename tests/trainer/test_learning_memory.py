@@ -44,26 +44,23 @@ def test_memory_default_recalls_the_cue_and_feed_forward_stays_at_chance(tmp_pat
     assert summary["best_return"] <= 0.32, summary
 
 
-def test_hidden_velocity_cartpole_recurrent_policy_passes_the_memoryless_plateau(tmp_path):
-    """Short form: within 61,440 steps the GRU of the hidden-velocity example
-    passes a greedy mean return of 100, more than twice what feed-forward PPO
-    reaches with the same config in 300 K steps (measured: 43-46)."""
-    config = resolve(
-        flags={"task": "CartPole-v1", "total_steps": 61_440, **QUIET}, config_file=HIDDEN_VELOCITY
-    )
-    summary, elapsed = train(config, tmp_path / "run")
-    assert summary["best_return"] >= 100.0, summary
+def test_hidden_velocity_cartpole_recurrent_policy_reaches_475(tmp_path):
+    """The GRU of the hidden-velocity example reaches a greedy mean return of 475
+    over 100 episodes (measured: 500 at the fifth evaluation, 102,400 steps,
+    ~20 s), where feed-forward PPO with the same config stays at 41-45 for all
+    of its 300 K steps (studies/memory_tasks.py --study cartpole)."""
+    flags = {"task": "CartPole-v1", "target_return": 475.0, **QUIET}
+    summary, elapsed = train(resolve(flags=flags, config_file=HIDDEN_VELOCITY), tmp_path / "run")
+    assert summary["stop_reason"] == "target_return", summary
     assert elapsed < 180.0
 
 
 @pytest.mark.slow
-def test_hidden_velocity_cartpole_recurrent_policy_reaches_475(tmp_path):
-    """The example config reaches a greedy mean return of 475 over 100 episodes
-    (measured: first at 102,400 steps, seeds 1-3)."""
-    config = resolve(
-        flags={"task": "CartPole-v1", "target_return": 475.0, **QUIET}, config_file=HIDDEN_VELOCITY
-    )
-    summary, _ = train(config, tmp_path / "run")
+@pytest.mark.parametrize("seed", [2, 3])
+def test_hidden_velocity_cartpole_reaches_475_on_more_seeds(tmp_path, seed):
+    """The same on the other measured seeds."""
+    flags = {"task": "CartPole-v1", "seed": seed, "target_return": 475.0, **QUIET}
+    summary, _ = train(resolve(flags=flags, config_file=HIDDEN_VELOCITY), tmp_path / "run")
     assert summary["stop_reason"] == "target_return", summary
 
 
