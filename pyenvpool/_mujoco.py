@@ -170,7 +170,12 @@ class Renderer:
 def _gl_context(task_id: str, width: int, height: int):
     """An OpenGL context from the backend MUJOCO_GL names, or the first that works."""
     requested = os.environ.get("MUJOCO_GL", "").lower()
-    backends = [requested] if requested in ("glfw", "egl", "osmesa") else ["glfw", "egl", "osmesa"]
+    if requested in ("glfw", "egl", "osmesa"):
+        backends = [requested]
+    elif os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        backends = ["glfw", "egl", "osmesa"]
+    else:  # headless: GLFW needs a display, and failing it leaves no usable context
+        backends = ["egl", "osmesa"]
     errors = []
     for name in backends:
         try:

@@ -287,7 +287,7 @@ def _check_task(task: str) -> None:
     close += [
         n for base, names in bases.items() if wanted and base.startswith(wanted) for n in names
     ]
-    for base in difflib.get_close_matches(wanted, list(bases), n=3, cutoff=0.6):
+    for base in difflib.get_close_matches(wanted, list(bases), n=3, cutoff=0.7):
         close += bases[base]
     close = list(dict.fromkeys(close))[:3]
     hint = " (did you mean " + " or ".join(map(repr, close)) + "?)" if close else ""

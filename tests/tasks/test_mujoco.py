@@ -322,7 +322,7 @@ def test_nan_action_is_refused_naming_the_env_and_leaves_the_pool(make_pool):
     before = pool.export_states(pool.snapshot())
     actions = np.zeros((4, 3), np.float32)
     actions[2, 1] = np.nan
-    with pytest.raises(ValueError, match=r"actions\[2\] \(row 2\) is NaN"):
+    with pytest.raises(ValueError, match=r"actions\[2\] \(env 2\) is NaN"):
         pool.step(actions)
     assert pool.export_states(pool.snapshot()) == before
     pool.step(np.zeros((4, 3), np.float32))
