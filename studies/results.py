@@ -80,6 +80,39 @@ STUDIES = [
         metric="score",
     ),
     Study(
+        "CartPole-v1-hidden-velocity",
+        "CartPole-v1",
+        (1, 2, 3),
+        ("--config", "trainer/configs/examples/CartPole-v1-hidden-velocity.yaml"),
+        target=475.0,
+    ),
+    Study(
+        "CartPole-v1-hidden-velocity-ff",
+        "CartPole-v1",
+        (1, 2, 3),
+        (
+            "--config",
+            "trainer/configs/examples/CartPole-v1-hidden-velocity.yaml",
+            "--recurrent",
+            "none",
+        ),
+        target=475.0,
+    ),
+    Study("Memory-v0", "Memory-v0", (1, 2, 3), metric="success_rate", target=0.95),
+    Study(
+        "Memory-v0-ff",
+        "Memory-v0",
+        (1, 2, 3),
+        ("--recurrent", "none"),
+        metric="success_rate",
+        target=0.95,
+    ),
+    Study("Pendulum-v1", "Pendulum-v1", (1, 2, 3), target=-200.0),
+    Study("Pendulum-v1-spo", "Pendulum-v1", (1, 2, 3), ("--algo", "spo"), target=-200.0),
+    Study("MountainCarContinuous-v0", "MountainCarContinuous-v0", (1, 2, 3), target=90.0),
+    Study("Acrobot-v1", "Acrobot-v1", (1, 2, 3), target=-100.0),
+    Study("MountainCar-v0", "MountainCar-v0", (1,), target=-110.0),
+    Study(
         "Maze-v0",
         "Maze-v0",
         (1, 2, 3),
@@ -138,7 +171,7 @@ def run_seed(s: Study, seed: int, work: Path) -> list[dict]:
     command += ["--run-dir", str(run_dir), "--no-progress"]
     print("$", " ".join(command), flush=True)
     start = time.perf_counter()
-    subprocess.run(command, env=child_env(), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, env=child_env(), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     print(f"  seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
     return evaluations(run_dir)
 
