@@ -76,26 +76,20 @@ class Ant {
         mujoco::InfoField("qpos", {kNq}),
         mujoco::InfoField("qvel", {kNv}),
     };
-    spec.instance_fields = mujoco::QposQvelFields(kNq, kNv);
+    spec.instance_fields = Physics::InstanceFields();
     return spec;
   }
 
   void Reset(State& s) const {
     double qpos[kNq], qvel[kNv];
-    const double* qpos0 = physics_.m()->qpos0;
-    for (int i = 0; i < kNq; ++i) {
-      qpos[i] = qpos0[i] + s.rng.Uniform(-reset_noise_scale_, reset_noise_scale_);
-    }
+    physics_.NoisyQpos(s.rng, reset_noise_scale_, qpos);
     for (int i = 0; i < kNv; ++i) qvel[i] = 0.0 + reset_noise_scale_ * mujoco::StandardNormal(s.rng);
     Start(s, qpos, qvel);
   }
 
   void LoadInstance(State& s, const InstanceRow& row) const {
-    const double* qpos = row.Get<double>(0);
-    const double* qvel = row.Get<double>(1);
-    mujoco::CheckFinite(qpos, kNq, "qpos");
-    mujoco::CheckFinite(qvel, kNv, "qvel");
-    Start(s, qpos, qvel);
+    Physics::CheckInstance(row);
+    Start(s, row.Get<double>(0), row.Get<double>(1));
   }
 
   StepResult Step(State& s, const float* action) const {

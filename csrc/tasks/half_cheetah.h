@@ -59,34 +59,25 @@ class HalfCheetah {
         mujoco::InfoField("qpos", {kNq}),
         mujoco::InfoField("qvel", {kNv}),
     };
-    spec.instance_fields = mujoco::QposQvelFields(kNq, kNv);
+    spec.instance_fields = Physics::InstanceFields();
     return spec;
   }
 
   void Reset(State& s) const {
     double qpos[kNq], qvel[kNv];
-    const double* qpos0 = physics_.m()->qpos0;
-    for (int i = 0; i < kNq; ++i) {
-      qpos[i] = qpos0[i] + s.rng.Uniform(-reset_noise_scale_, reset_noise_scale_);
-    }
+    physics_.NoisyQpos(s.rng, reset_noise_scale_, qpos);
     for (int i = 0; i < kNv; ++i) qvel[i] = 0.0 + reset_noise_scale_ * mujoco::StandardNormal(s.rng);
     Start(s, qpos, qvel);
   }
 
   void LoadInstance(State& s, const InstanceRow& row) const {
-    const double* qpos = row.Get<double>(0);
-    const double* qvel = row.Get<double>(1);
-    mujoco::CheckFinite(qpos, kNq, "qpos");
-    mujoco::CheckFinite(qvel, kNv, "qvel");
-    Start(s, qpos, qvel);
+    Physics::CheckInstance(row);
+    Start(s, row.Get<double>(0), row.Get<double>(1));
   }
 
   StepResult Step(State& s, const float* action) const {
     const double x_before = s.physics[Physics::kQpos];
-    {
-      auto d = physics_.Borrow();
-      physics_.Advance(s.physics, action, d.get());
-    }
+    physics_.Advance(s.physics, action);
     const double x_after = s.physics[Physics::kQpos];
     s.x_velocity = (x_after - x_before) / physics_.dt();
     s.reward_forward = forward_reward_weight_ * s.x_velocity;
@@ -115,8 +106,7 @@ class HalfCheetah {
   // Gymnasium's reset after the noise: set_state runs mj_forward; the info
   // terms of a new episode are 0 (Gymnasium's reset info has x_position only).
   void Start(State& s, const double* qpos, const double* qvel) const {
-    auto d = physics_.Borrow();
-    physics_.Start(s.physics, qpos, qvel, d.get());
+    physics_.Start(s.physics, qpos, qvel);
     s.elapsed_steps = 0;
     s.x_velocity = s.reward_forward = s.reward_ctrl = 0.0;
   }

@@ -1,6 +1,7 @@
 // What the MuJoCo locomotion tasks (HalfCheetah, Hopper, Walker2d, Ant, all
 // Gymnasium v5) share: the model, the physics state kept in each env's State,
-// one physics step, and numpy's exact arithmetic for the reward terms.
+// reset and reset(instances=...), one physics step, and numpy's exact
+// arithmetic for the reward terms.
 //
 // How a MuJoCo env fits the task concept (a State is trivially copyable and a
 // snapshot is a byte copy): the State holds the physics state vector that
@@ -87,6 +88,12 @@ inline double Clip(double x, double low, double high) {
   return x < low ? low : (x > high ? high : x);
 }
 
+inline void CheckFinite(const double* v, int n, const char* name) {
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) throw ValueError(std::string("'") + name + "' must be finite");
+  }
+}
+
 // The model of one task and the physics operations on a state vector.
 // kNq, kNv, kNu: the shipped model's sizes, checked when the model loads, so
 // the States are fixed-size arrays.
@@ -122,6 +129,22 @@ class Physics {
     return ActionSpec::Box({kNu}, low, high);
   }
 
+  // reset(instances={"qpos": float64 [k, nq], "qvel": float64 [k, nv]}), and
+  // the check of one row: both finite, or a ValueError.
+  static std::vector<FieldSpec> InstanceFields() {
+    return {{"qpos", DType::kFloat64, {kNq}}, {"qvel", DType::kFloat64, {kNv}}};
+  }
+  static void CheckInstance(const InstanceRow& row) {
+    CheckFinite(row.Get<double>(0), kNq, "qpos");
+    CheckFinite(row.Get<double>(1), kNv, "qvel");
+  }
+
+  // Gymnasium's reset noise on the positions: qpos = qpos0 + U(-scale, scale),
+  // one draw per element in order.
+  void NoisyQpos(Rng& rng, double scale, double* qpos) const {
+    for (int i = 0; i < kNq; ++i) qpos[i] = m()->qpos0[i] + rng.Uniform(-scale, scale);
+  }
+
   // Gymnasium's reset: mj_resetData, then set_state(qpos, qvel), which runs
   // mj_forward. Writes the state vector; `d` keeps the forward results
   // (body positions) for the caller.
@@ -132,6 +155,9 @@ class Physics {
     api_->mj_forward(m(), d);
     api_->mj_getState(m(), d, state, kSignature);
   }
+  void Start(double* state, const double* qpos, const double* qvel) const {  // own scratch
+    Start(state, qpos, qvel, Borrow().get());
+  }
 
   // Gymnasium's do_simulation: ctrl = action (float32 to float64; MuJoCo
   // clamps it to ctrlrange inside the step), mj_step frame_skip times.
@@ -141,6 +167,9 @@ class Physics {
     for (int i = 0; i < kNu; ++i) d->ctrl[i] = action[i];
     for (int k = 0; k < frame_skip_; ++k) api_->mj_step(m(), d);
     api_->mj_getState(m(), d, state, kSignature);
+  }
+  void Advance(double* state, const float* action) const {  // own scratch
+    Advance(state, action, Borrow().get());
   }
 
   Model::Scratch Borrow() const { return Model::Scratch(*model_); }
@@ -167,15 +196,5 @@ inline FieldSpec InfoField(const char* name, std::vector<int64_t> shape = {}) {
   return f;
 }
 
-// reset(instances={"qpos": float64 [k, nq], "qvel": float64 [k, nv]}).
-inline std::vector<FieldSpec> QposQvelFields(int nq, int nv) {
-  return {{"qpos", DType::kFloat64, {nq}}, {"qvel", DType::kFloat64, {nv}}};
-}
-
-inline void CheckFinite(const double* v, int n, const char* name) {
-  for (int i = 0; i < n; ++i) {
-    if (!std::isfinite(v[i])) throw ValueError(std::string("'") + name + "' must be finite");
-  }
-}
 
 }  // namespace pyenvpool::mujoco
