@@ -197,7 +197,9 @@ def commit() -> str:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     dirty = subprocess.run(
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        # (the page this script writes does not count)
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
+         f":!{PAGE.relative_to(ROOT)}"],  # fmt: skip
         capture_output=True,
         text=True,
     ).stdout.strip()
