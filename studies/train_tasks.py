@@ -9,7 +9,7 @@ fresh process, and once ``--budget`` seconds of wall time have passed sends it
 SIGINT, on which the trainer finishes the current update, saves and exits.
 From the run's metrics.jsonl it prints
 
-* the learning curve: each greedy evaluation's env steps, run wall time,
+* the learning curve: each evaluation's env steps, run wall time,
   training time (rollouts and updates only) and the task's metric (Maze-v0:
   success rate, BinPack-v0: volume utilisation, otherwise the mean return);
 * the time split of training: env stepping, model inference during rollouts,
@@ -69,7 +69,7 @@ def run(task: str, seed: int, budget: float, run_dir: Path, extra: list[str]) ->
 def report(task: str, run_dir: Path, target: float | None) -> None:
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     metric = METRIC.get(task, "mean_return")
-    print(f"\nlearning curve ({metric}, greedy):")
+    print(f"\nlearning curve ({metric} of the evaluation policy: greedy, or SPO's search):")
     print(f"{'env_steps':>12} {'wall_s':>8} {'train_s':>8} {metric:>20}")
     hit = None
     for e in events:

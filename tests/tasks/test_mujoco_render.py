@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -21,12 +22,19 @@ pytest.importorskip("mujoco")
 pytest.importorskip("gymnasium")
 
 ROOT = Path(__file__).resolve().parents[2]
+# The checkout goes on the child's path only when it holds a development build;
+# otherwise the child imports the installed package, and runs outside the
+# checkout so that its source folder cannot shadow it.
+IN_PLACE = any((ROOT / "pyenvpool").glob("_core*.so"))
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    paths = [str(ROOT)] if IN_PLACE else []
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(paths), **env},
+        cwd=ROOT if IN_PLACE else tempfile.gettempdir(),
         capture_output=True,
         text=True,
         timeout=600,
