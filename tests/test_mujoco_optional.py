@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -54,13 +55,24 @@ for task in ("HalfCheetah-v5", "Ant-v5"):
 """
 
 
-def _python(code: str, pythonpath: Path = ROOT) -> str:
+# Without a development build in the checkout the children import the
+# installed package, from outside the checkout (whose source would shadow it).
+IN_PLACE = any((ROOT / "pyenvpool").glob("_core*.so"))
+
+
+def _python(code: str, pythonpath: Path | None = None) -> str:
     """Runs `code` with `pythonpath` as the place pyenvpool comes from (also
-    the working directory, which `python -c` puts first on sys.path)."""
-    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    the working directory, which `python -c` puts first on sys.path); by
+    default the checkout's build, or else the installed package."""
+    if pythonpath is None and IN_PLACE:
+        pythonpath = ROOT
+    where = pythonpath if pythonpath is not None else Path(tempfile.gettempdir())
+    paths = [str(pythonpath)] if pythonpath is not None else []
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=pythonpath,
+        cwd=where,
         env=env,
         capture_output=True,
         text=True,
