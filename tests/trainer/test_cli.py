@@ -252,14 +252,14 @@ def test_help_with_a_task_and_config_errors_stay_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
 
-def test_version_names_pyenvpool_and_torch():
+def test_version_names_pyenvpool_and_torch(tmp_path):
     import platform
 
     import torch
 
     import pyenvpool
 
-    out = cli("--version", cwd=ROOT).stdout.splitlines()
+    out = cli("--version", cwd=tmp_path).stdout.splitlines()
     assert out[0] == f"pyenvpool-train {pyenvpool.__version__}"
     assert out[1].startswith(f"pyenvpool {pyenvpool.__version__} (")
     assert out[2] == f"torch {torch.__version__}"

@@ -342,10 +342,10 @@ def test_a_dead_rank_stops_the_ranks_with_a_clear_error_and_a_restart_resumes(tm
     args = [*TINY, "--total-steps", str(budget), "--eval-interval", "0", "--keep-checkpoints", "2"]
     launcher = command(*args, "--run-dir", "runs/k")
     launcher.insert(launcher.index("--standalone"), "--max-restarts=1")
-    # The agent looks at its workers every 3 s (default 0.1 s), so on a loaded
-    # machine rank 0 still meets the dead peer in a collective before the agent
-    # stops it: the message below is what a user sees when a rank dies.
-    launcher.insert(launcher.index("--standalone"), "--monitor-interval=3")
+    # The agent looks at its workers every 10 s (default 0.1 s), so even on a
+    # loaded machine rank 0 meets the dead peer in a collective before the
+    # agent stops it: the message below is what a user sees when a rank dies.
+    launcher.insert(launcher.index("--standalone"), "--monitor-interval=10")
     proc = subprocess.Popen(
         launcher, cwd=tmp_path, env=environment(), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
