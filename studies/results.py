@@ -124,7 +124,7 @@ STUDIES = [
         "Maze-v0-spo",
         "Maze-v0",
         (1, 2, 3),
-        ("--algo", "spo", "--total-steps", "614400"),
+        ("--algo", "spo"),
         metric="success_rate",
         target=0.9,
     ),
@@ -196,13 +196,10 @@ def commit() -> str:
     out = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
-    dirty = subprocess.run(
-        # (the page this script writes does not count)
-        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
-         f":!{PAGE.relative_to(ROOT)}"],  # fmt: skip
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    page = f":!{PAGE.relative_to(ROOT)}"  # the page this script writes does not count
+    status = ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]
+    dirty = subprocess.run([*status, "--", ".", page], capture_output=True, text=True)
+    dirty = dirty.stdout.strip()
     return (out.stdout.strip() or "unknown") + (" (with uncommitted changes)" if dirty else "")
 
 
