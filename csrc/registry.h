@@ -17,7 +17,7 @@ struct PoolOptions {
   uint64_t seed = 0;
   int64_t max_snapshots = 0;
   int64_t batch_size = 1;
-  bool autoreset = true;
+  Autoreset autoreset = Autoreset::kSameStep;
 };
 
 struct TaskEntry {

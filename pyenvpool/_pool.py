@@ -47,7 +47,7 @@ def make(
     seed: int = 0,
     batch_size: int | None = None,
     max_snapshots: int | None = None,
-    autoreset: bool = True,
+    autoreset: bool | str = True,
     **task_kwargs: Any,
 ) -> EnvPool:
     """Create a pool of ``num_envs`` copies of ``task_id``.
@@ -62,11 +62,16 @@ def make(
         batch_size: for the asynchronous ``send``/``recv`` API; ``None`` means
             ``num_envs`` (synchronous stepping).
         max_snapshots: cap on live snapshots; ``None`` means no cap.
-        autoreset: ``True`` (the default) starts an env's next episode in the
-            step that ends one (same-step auto-reset). ``False`` keeps a
-            finished env in its final state instead: its row of ``obs`` shows
-            the last observation, later steps leave it unchanged (reward 0,
-            the same flags), and ``reset(env_ids=...)`` starts its next episode.
+        autoreset: ``True`` or ``"same_step"`` (the default) starts an env's
+            next episode in the step that ends one (same-step auto-reset).
+            ``False`` or ``"disabled"`` keeps a finished env in its final
+            state instead: its row of ``obs`` shows the last observation,
+            later steps leave it unchanged (reward 0, the same flags), and
+            ``reset(env_ids=...)`` starts its next episode. ``"next_step"``
+            (Gymnasium's ``NEXT_STEP``, EnvPool's behaviour) shows the final
+            state for one step like ``"disabled"``; the env's next step then
+            ignores its action and starts the next episode: reward 0, both
+            flags false, ``obs`` the new episode's first observation.
         **task_kwargs: task parameters (see the task's docs); an unknown key
             raises ``TypeError`` naming it.
 
@@ -84,7 +89,7 @@ def make(
         seed,
         batch_size,
         max_snapshots,
-        bool(autoreset),
+        bool(autoreset) if isinstance(autoreset, (bool, np.bool_)) else autoreset,
         task_kwargs,
     )
     return EnvPool(core)
@@ -137,6 +142,11 @@ class EnvPool:
     def autoreset(self) -> bool:
         """Whether an env that ends starts its next episode in the same step."""
         return self._core.autoreset
+
+    @property
+    def autoreset_mode(self) -> str:
+        """``"same_step"``, ``"next_step"`` or ``"disabled"`` (see `make`)."""
+        return self._core.autoreset_mode
 
     @property
     def spec(self) -> Spec:

@@ -53,6 +53,12 @@ from pyenvpool._pool import EnvPool, make
 __all__ = ["GymnasiumVectorEnv", "register_envs"]
 
 _NO_IDS = np.zeros(0, np.int64)
+# The pool's auto-reset for each of Gymnasium's modes (see `pyenvpool.make`).
+_POOL_AUTORESET = {
+    AutoresetMode.NEXT_STEP: "next_step",
+    AutoresetMode.SAME_STEP: "same_step",
+    AutoresetMode.DISABLED: "disabled",
+}
 # Attributes that `get_attr`/`call` report for every env and `set_attr` may not set.
 _ENV_ATTRS = ("observation_space", "action_space", "render_mode", "metadata", "spec")
 
@@ -125,7 +131,7 @@ class GymnasiumVectorEnv(VectorEnv):
             num_envs,
             num_threads=num_threads,
             seed=seed,
-            autoreset=mode == AutoresetMode.SAME_STEP,
+            autoreset=_POOL_AUTORESET[mode],
             **task_kwargs,
         )
         try:
@@ -169,10 +175,10 @@ class GymnasiumVectorEnv(VectorEnv):
             )
         if getattr(pool, "batch_size", pool.num_envs) != pool.num_envs:
             raise ValueError("GymnasiumVectorEnv needs a synchronous pool (batch_size=None)")
-        if pool.autoreset != (mode == AutoresetMode.SAME_STEP):
+        if pool.autoreset_mode != _POOL_AUTORESET[mode]:
             raise ValueError(
                 f"autoreset_mode={mode} needs a pool made with "
-                f"autoreset={mode == AutoresetMode.SAME_STEP}"
+                f"autoreset={_POOL_AUTORESET[mode]!r}"
             )
         if dense_final_obs and mode != AutoresetMode.SAME_STEP:
             raise ValueError("dense_final_obs=True needs autoreset_mode=AutoresetMode.SAME_STEP")
@@ -203,7 +209,7 @@ class GymnasiumVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, n)
 
         self._views: dict[str, np.ndarray] | None = None  # the engine's obs batch
-        self._pending_ids = _NO_IDS  # NEXT_STEP, DISABLED: envs that ended, not restarted
+        self._pending_ids = _NO_IDS  # DISABLED: envs that ended and were not reset
         self._seeds = [int(seed)] * n  # each env's last seed, for np_random_seed
         self._env_attrs: dict[str, tuple] = {}  # set_attr's values
         # SAME_STEP, copy=False: Gymnasium's `final_obs`, one reused object
@@ -344,18 +350,18 @@ class GymnasiumVectorEnv(VectorEnv):
             raise TypeError(f"actions must be a batch of {self.num_envs}, got a scalar")
         if self._same_step:
             return self._step_same(actions)
-        pending = self._pending_ids
-        if pending.size and not self._next_step:
+        if self._next_step:  # the engine restarts envs that ended last step
+            obs, reward, terminated, truncated, info = self._pool.step(actions)
+            done = terminated | truncated
+            infos = _episode_info(info, done, self.copy) if done.any() else {}
+            return self._result(obs, reward, terminated, truncated, infos)
+        pending = self._pending_ids  # DISABLED: envs that ended and were not reset
+        if pending.size:
             raise ResetNeeded(
                 f"envs {pending.tolist()[:10]} ended and were not reset; with "
                 "AutoresetMode.DISABLED call reset(options={'reset_mask': ...}) first"
             )
         obs, reward, terminated, truncated, info = self._pool.step(actions)
-        self._views = obs
-        if pending.size:  # NEXT_STEP: the pool absorbed their actions (reward 0)
-            self._pool.reset(env_ids=pending)  # writes their first obs into `obs`
-            terminated[pending] = False  # the engine's buffers, rewritten next step
-            truncated[pending] = False
         done = terminated | truncated
         ids = done.nonzero()[0]
         self._pending_ids = ids
@@ -364,7 +370,6 @@ class GymnasiumVectorEnv(VectorEnv):
 
     def _step_same(self, actions: Any):
         obs, reward, terminated, truncated, info = self._pool.step(actions)
-        self._views = obs
         done = terminated | truncated
         infos: dict[str, Any] = {}
         if done.any():

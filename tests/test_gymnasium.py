@@ -24,6 +24,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics  # noqa: E402
 import pyenvpool  # noqa: E402
 from pyenvpool import GymnasiumVectorEnv  # noqa: E402
 from pyenvpool._spec import ActionSpec, FieldSpec, Spec  # noqa: E402
+from pyenvpool.gymnasium_env import _POOL_AUTORESET  # noqa: E402
 
 MODES = list(AutoresetMode)
 EXTRAS = {"episode_return", "_episode_return", "episode_length", "_episode_length"}
@@ -300,7 +301,7 @@ class TwoFieldPool:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.value)
 def test_multi_field_task_gives_dict_space(make_env, mode):
     n = 5
-    pool = TwoFieldPool(n, seed=3, autoreset=mode == AutoresetMode.SAME_STEP)
+    pool = TwoFieldPool(n, seed=3, autoreset=_POOL_AUTORESET[mode])
     env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
     flat = make_env("CartPole-v1", n, autoreset_mode=mode, seed=3)
     assert isinstance(env.single_observation_space, gym.spaces.Dict)
@@ -718,7 +719,7 @@ def test_box_actions_and_action_wrappers(make_env, mode):
     from gymnasium.wrappers.vector import ClipAction, RescaleAction
 
     n = 4
-    pool = BoxActionPool(n, autoreset=mode == AutoresetMode.SAME_STEP)
+    pool = BoxActionPool(n, autoreset=_POOL_AUTORESET[mode])
     env = GymnasiumVectorEnv.from_pool(pool, autoreset_mode=mode)
     assert env.single_action_space == gym.spaces.Box(-1, 1, (1,), np.float32)
     assert env.action_space == gym.spaces.Box(-1, 1, (n, 1), np.float32)

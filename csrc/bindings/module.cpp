@@ -60,9 +60,24 @@ Kwargs TaskKwargs(const py::dict& task_kwargs) {
   return kwargs;
 }
 
+// autoreset: True (same-step), False (disabled) or one of the mode names.
+Autoreset AutoresetArgument(py::handle value) {
+  if (py::isinstance<py::bool_>(value)) {
+    return value.cast<bool>() ? Autoreset::kSameStep : Autoreset::kDisabled;
+  }
+  if (py::isinstance<py::str>(value)) {
+    const std::string name = value.cast<std::string>();
+    if (name == "same_step") return Autoreset::kSameStep;
+    if (name == "next_step") return Autoreset::kNextStep;
+    if (name == "disabled") return Autoreset::kDisabled;
+  }
+  throw ValueError("autoreset must be True, False, 'same_step', 'next_step' or 'disabled', got " +
+                   py::repr(value).cast<std::string>());
+}
+
 std::unique_ptr<PyPool> Make(py::handle task_id, py::handle num_envs, py::handle num_threads,
                              py::handle seed, py::handle batch_size, py::handle max_snapshots,
-                             bool autoreset, py::dict task_kwargs) {
+                             py::handle autoreset, py::dict task_kwargs) {
   if (!py::isinstance<py::str>(task_id)) {
     throw TypeError("task_id must be a str, got " +
                     py::str(py::type::of(task_id).attr("__name__")).cast<std::string>());
@@ -80,7 +95,7 @@ std::unique_ptr<PyPool> Make(py::handle task_id, py::handle num_envs, py::handle
       max_snapshots.is_none()
           ? std::numeric_limits<int64_t>::max()
           : IntArgument(max_snapshots, "max_snapshots", 0, std::numeric_limits<int64_t>::max());
-  options.autoreset = autoreset;
+  options.autoreset = AutoresetArgument(autoreset);
   Kwargs kwargs = TaskKwargs(task_kwargs);
   const std::string id = task_id.cast<std::string>();
   std::unique_ptr<PoolBase> pool;

@@ -347,6 +347,15 @@ void RegisterPool(py::module_& m) {
       .def_property_readonly("num_threads", [](PyPool& p) { return p.pool().num_threads(); })
       .def_property_readonly("batch_size", [](PyPool& p) { return p.pool().batch_size(); })
       .def_property_readonly("autoreset", [](PyPool& p) { return p.pool().autoreset(); })
+      .def_property_readonly("autoreset_mode",
+                             [](PyPool& p) {
+                               switch (p.pool().autoreset_mode()) {
+                                 case Autoreset::kSameStep: return "same_step";
+                                 case Autoreset::kNextStep: return "next_step";
+                                 case Autoreset::kDisabled: break;
+                               }
+                               return "disabled";
+                             })
       .def_property_readonly("action",
                              [](PyPool& p) { return ActionToPython(p.pool().spec().action); })
       .def_property_readonly("obs_fields",

@@ -9,12 +9,14 @@
 //   episode_return/length, then Task::Reset -> Task::WriteObs into row i of
 //   the observation buffers.
 //
-// Auto-reset is on by default (same-step: the row already holds the next
-// episode's first observation). A pool made with autoreset=false keeps a
-// finished env in its final state instead: its row shows the last
-// observation, further steps leave it unchanged (reward 0, the same flags,
-// like a finished simulated state), and reset(env_ids) starts its next
-// episode. Gymnasium's single env and next-step adapters build on that.
+// Auto-reset (Autoreset below) is same-step by default: the row already
+// holds the next episode's first observation. kDisabled keeps a finished env
+// in its final state instead: its row shows the last observation, further
+// steps leave it unchanged (reward 0, the same flags, like a finished
+// simulated state), and reset(env_ids) starts its next episode. kNextStep
+// (Gymnasium's NEXT_STEP, EnvPool's behaviour) also keeps the final state
+// for one step, then the env's next step ignores its action and starts the
+// next episode: reward 0, flags false, the new episode's first observation.
 //
 // PoolBase is the type-erased face the bindings talk to: one virtual call per
 // batch. Pool<Task> holds the loops, so inside a batch every call to the task
@@ -22,9 +24,9 @@
 //
 // Invariants:
 // - Every check that can fail runs before any state changes (see errors.h).
-// - With auto-reset a live slot is never terminal: an env that ends is reset
-//   in the same step. Without it, ended_[i] records how env i's episode ended
-//   until reset(i).
+// - With same-step auto-reset a live slot is never terminal: an env that ends
+//   is reset in the same step. In the other modes ended_[i] records how env
+//   i's episode ended until it restarts.
 // - Env i's future depends only on its own slot (task state with its RNG and
 //   counters, episode totals), never on the thread count or on other envs.
 // - Calls are not re-entrant; the bindings serialise them with `mutex()`.
@@ -55,6 +57,8 @@ namespace pyenvpool {
 
 // Instance arrays for reset(instances=...): one pointer per instance field,
 // k rows each, dtype and shape already checked against the task's spec.
+enum class Autoreset : uint8_t { kSameStep, kNextStep, kDisabled };
+
 struct InstanceArrays {
   std::vector<const uint8_t*> fields;
   std::vector<int64_t> row_bytes;
@@ -65,7 +69,7 @@ class PoolBase {
   // batch_size < num_envs makes the pool asynchronous: its num_threads
   // workers serve Send/Recv, and every other call runs on the caller's thread.
   PoolBase(std::string task_id, std::string config, TaskSpec spec, int64_t num_envs,
-           int num_threads, int64_t batch_size, bool autoreset)
+           int num_threads, int64_t batch_size, Autoreset autoreset)
       : task_id_(std::move(task_id)),
         config_(std::move(config)),
         spec_(std::move(spec)),
@@ -89,7 +93,9 @@ class PoolBase {
   int64_t num_envs() const { return num_envs_; }
   int num_threads() const { return num_threads_; }
   int64_t batch_size() const { return batch_size_; }
-  bool autoreset() const { return autoreset_; }
+  // True for same-step auto-reset (the default).
+  bool autoreset() const { return autoreset_ == Autoreset::kSameStep; }
+  Autoreset autoreset_mode() const { return autoreset_; }
   bool is_async() const { return async_ != nullptr; }
   AsyncRunner* async() { return async_.get(); }
   const BatchArrays& live() const { return live_; }
@@ -167,9 +173,9 @@ class PoolBase {
   int64_t num_envs_;
   int num_threads_;
   int64_t batch_size_;
-  bool autoreset_;
-  // autoreset=false: per env, 0 while its episode runs, else the flags it
-  // ended with (bit 0 terminated, bit 1 truncated) until reset.
+  Autoreset autoreset_;
+  // kNextStep, kDisabled: per env, 0 while its episode runs, else the flags
+  // it ended with (bit 0 terminated, bit 1 truncated) until it restarts.
   std::vector<uint8_t> ended_;
   std::vector<int64_t> row_bytes_;
   mutable ThreadPool threads_;  // mutable: const checks may run in parallel too
@@ -196,7 +202,7 @@ class Pool final : public PoolBase {
   };
 
   Pool(Task task, std::string config, int64_t num_envs, int num_threads, uint64_t seed,
-       int64_t max_snapshots, int64_t batch_size, bool autoreset)
+       int64_t max_snapshots, int64_t batch_size, Autoreset autoreset)
       : PoolBase(Task::kId, std::move(config), task.Spec(), num_envs, num_threads, batch_size,
                  autoreset),
         task_(std::move(task)),
@@ -231,10 +237,10 @@ class Pool final : public PoolBase {
   }
 
   void Step(const void* actions, const Targets& out) override {
-    if (autoreset_) {
-      StepAll<true>(actions, out);
-    } else {
-      StepAll<false>(actions, out);
+    switch (autoreset_) {
+      case Autoreset::kSameStep: return StepAll<Autoreset::kSameStep>(actions, out);
+      case Autoreset::kNextStep: return StepAll<Autoreset::kNextStep>(actions, out);
+      case Autoreset::kDisabled: return StepAll<Autoreset::kDisabled>(actions, out);
     }
   }
 
@@ -290,7 +296,7 @@ class Pool final : public PoolBase {
   void Restore(const int64_t* ids, const int64_t* env_ids, int64_t k) override {
     for (int64_t j = 0; j < k; ++j) {
       const auto& r = store_.Get(ids[j]);
-      if (autoreset_ && (r.terminated || r.truncated)) {
+      if (autoreset_ == Autoreset::kSameStep && (r.terminated || r.truncated)) {
         throw ValueError("state id " + std::to_string(ids[j]) +
                          " holds a finished episode; only unfinished states can be restored "
                          "into the live envs of an auto-resetting pool");
@@ -428,28 +434,44 @@ class Pool final : public PoolBase {
   static void AsyncStep(void* ctx, int64_t env, const void* action) {
     auto* self = static_cast<Pool*>(ctx);
     const auto a = ActionAt<Task>(action, 0, self->action_elements_);
-    if (self->autoreset_) {
-      self->template StepLive<true>(env, a, self->staging_);
-    } else {
-      self->template StepLive<false>(env, a, self->staging_);
+    switch (self->autoreset_) {
+      case Autoreset::kSameStep:
+        return self->template StepLive<Autoreset::kSameStep>(env, a, self->staging_);
+      case Autoreset::kNextStep:
+        return self->template StepLive<Autoreset::kNextStep>(env, a, self->staging_);
+      case Autoreset::kDisabled:
+        return self->template StepLive<Autoreset::kDisabled>(env, a, self->staging_);
     }
   }
 
   // The auto-reset choice is a template argument so the common loop carries
   // no per-env branch for it.
-  template <bool kAutoreset>
+  template <Autoreset kMode>
   void StepAll(const void* actions, const Targets& out) {
     threads_.ParallelFor(num_envs_, MinChunk(task_), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        StepLive<kAutoreset>(i, ActionAt<Task>(actions, i, action_elements_), out);
+        StepLive<kMode>(i, ActionAt<Task>(actions, i, action_elements_), out);
       }
     });
   }
 
-  template <bool kAutoreset>
+  template <Autoreset kMode>
   void StepLive(int64_t i, ActionOf<Task> action, const Targets& out) {
     Slot& s = slots_[i];
-    if (!kAutoreset && ended_[i] != 0) {  // finished, not yet reset: absorbing
+    if (kMode == Autoreset::kNextStep && ended_[i] != 0) {  // restarts, ignoring `action`
+      task_.Reset(s.state);
+      s.episode_return = 0.0;
+      s.episode_length = 0;
+      ended_[i] = 0;
+      out.reward[i] = 0.0f;
+      out.terminated[i] = false;
+      out.truncated[i] = false;
+      out.episode_return[i] = 0.0;
+      out.episode_length[i] = 0;
+      task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), i});
+      return;
+    }
+    if (kMode == Autoreset::kDisabled && ended_[i] != 0) {  // finished, not yet reset: absorbing
       out.reward[i] = 0.0f;
       out.terminated[i] = (ended_[i] & 1) != 0;
       out.truncated[i] = (ended_[i] & 2) != 0;
@@ -468,7 +490,7 @@ class Pool final : public PoolBase {
       task_.WriteObs(s.state, ObsRow{out.final_obs.data(), row_bytes_.data(), i});
       out.episode_return[i] = s.episode_return;
       out.episode_length[i] = s.episode_length;
-      if (kAutoreset) {
+      if (kMode == Autoreset::kSameStep) {
         task_.Reset(s.state);
         s.episode_return = 0.0;
         s.episode_length = 0;
