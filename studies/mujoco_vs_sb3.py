@@ -1,0 +1,175 @@
+"""MuJoCo PPO against the wall clock: pyenvpool's trainer against Stable-Baselines3 with the RL Zoo's tuned settings.
+
+    python studies/mujoco_vs_sb3.py [--task HalfCheetah-v5] [--seed 1] [--budget 1800]
+                                    [--episodes 10] [--sb3-eval-every 20000] [--out FILE]
+
+Runs one after the other on the same machine, each for ``--budget`` seconds:
+
+- **ours**: ``pyenvpool-train --task HalfCheetah-v5`` on its embedded default
+  config (``trainer/configs/HalfCheetah-v5.yaml``) in a subprocess, stopped
+  with Ctrl-C after ``--budget`` seconds of wall clock (it finishes its
+  update and saves). Its curve is the trainer's own greedy evaluations
+  (``--episodes`` episodes of the policy mean on a separate pool) against the
+  run's wall clock, evaluations and start-up included.
+- **sb3**: ``stable_baselines3.PPO`` with the RL Zoo's tuned hyperparameters
+  for HalfCheetah (rl-baselines3-zoo ``hyperparams/ppo.yml``, HalfCheetah-v4:
+  one env, ``VecNormalize`` of observations and rewards, 512 steps per update,
+  20 epochs of minibatches of 64, lr 2.0633e-05, gamma 0.98, GAE lambda 0.92,
+  clip 0.1, entropy 0.000401762, vf 0.58096, max grad norm 0.8, 256x256 ReLU
+  actor and critic, log-std from -2, no orthogonal init) on Gymnasium's own
+  ``HalfCheetah-v5``, one PyTorch thread. Every ``--sb3-eval-every`` env steps
+  it is evaluated greedily (``deterministic=True``) on ``--episodes``
+  episodes with the training run's observation statistics, and the
+  evaluations' time is left out of its clock: its curve is against its
+  training time only, which favours SB3. It stops when that reaches
+  ``--budget``.
+
+It prints both curves, then the greedy return of each side at common times
+(the last evaluation at or before each), and which side is ahead. ``--out``
+writes the curves as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from train_tasks import run
+
+ZOO = {  # rl-baselines3-zoo hyperparams/ppo.yml, HalfCheetah-v4 (the v3 entry before it)
+    "n_steps": 512,
+    "batch_size": 64,
+    "gamma": 0.98,
+    "learning_rate": 2.0633e-05,
+    "ent_coef": 0.000401762,
+    "clip_range": 0.1,
+    "n_epochs": 20,
+    "gae_lambda": 0.92,
+    "max_grad_norm": 0.8,
+    "vf_coef": 0.58096,
+}
+
+
+def ours(task: str, seed: int, budget: float, episodes: int) -> list[tuple]:
+    """[(env_steps, wall_s, greedy mean return)] of the embedded default."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        extra = ["--eval-episodes", str(episodes), "--eval-num-envs", str(episodes)]
+        run(task, seed, budget, run_dir, extra)
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    return [
+        (e["env_steps"], e["wall_time"], e["mean_return"])
+        for e in events
+        if e["category"] == "EVALUATOR"
+    ]
+
+
+def sb3(task: str, seed: int, budget: float, episodes: int, eval_every: int) -> list[tuple]:
+    """[(env_steps, training s, greedy mean return)] of SB3 PPO with the zoo's settings."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.set_num_threads(1)
+    env = VecNormalize(make_vec_env(task, n_envs=1, seed=seed), gamma=ZOO["gamma"])
+    eval_env = VecNormalize(
+        make_vec_env(task, n_envs=episodes, seed=10**6 + seed), training=False, norm_reward=False
+    )
+    policy_kwargs = {
+        "log_std_init": -2,
+        "ortho_init": False,
+        "activation_fn": torch.nn.ReLU,
+        "net_arch": {"pi": [256, 256], "vf": [256, 256]},
+    }
+    model = PPO(
+        "MlpPolicy", env, seed=seed, device="cpu", verbose=0, policy_kwargs=policy_kwargs, **ZOO
+    )
+    curve: list[tuple] = []
+
+    class Clock(BaseCallback):
+        """Greedy evaluations every ``eval_every`` steps, timed out of training;
+        stops learning when the training time reaches ``budget``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.start = time.perf_counter()
+            self.eval_seconds = 0.0
+            self.next = eval_every
+
+        def training_seconds(self) -> float:
+            return time.perf_counter() - self.start - self.eval_seconds
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next:
+                self.next += eval_every
+                self.record()
+            return self.training_seconds() < budget
+
+        def record(self) -> None:
+            seconds = self.training_seconds()
+            tick = time.perf_counter()
+            eval_env.obs_rms = env.obs_rms.copy()
+            mean, _ = evaluate_policy(
+                self.model, eval_env, n_eval_episodes=episodes, deterministic=True
+            )
+            self.eval_seconds += time.perf_counter() - tick
+            curve.append((self.num_timesteps, seconds, float(mean)))
+
+    clock = Clock()
+    model.learn(total_timesteps=10**9, callback=clock)
+    clock.record()
+    env.close()
+    eval_env.close()
+    return curve
+
+
+def at(curve: list[tuple], seconds: float) -> float | None:
+    """The last evaluation at or before ``seconds``."""
+    before = [point[2] for point in curve if point[1] <= seconds]
+    return before[-1] if before else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--task", default="HalfCheetah-v5")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--budget", type=float, default=1800.0, help="seconds per side")
+    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--sb3-eval-every", type=int, default=20_000)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv), flush=True)
+    curves = {
+        "ours": ours(args.task, args.seed, args.budget, args.episodes),
+        "sb3": sb3(args.task, args.seed, args.budget, args.episodes, args.sb3_eval_every),
+    }
+    for name, curve in curves.items():
+        print(f"\n{name} ({len(curve)} evaluations):")
+        for env_steps, seconds, mean in curve:
+            print(f"  {env_steps:>10,d} steps {seconds:7.1f} s  greedy return {mean:9.1f}")
+    print("\n| seconds | ours | sb3 | ahead |")
+    print("|---:|---:|---:|---|")
+    ahead = []
+    for seconds in np.linspace(args.budget / 10, args.budget, 10):
+        a, b = at(curves["ours"], seconds), at(curves["sb3"], seconds)
+        side = "-" if a is None or b is None else ("ours" if a > b else "sb3")
+        ahead.append(side)
+        show = ["-" if v is None else f"{v:.0f}" for v in (a, b)]
+        print(f"| {seconds:.0f} | {show[0]} | {show[1]} | {side} |")
+    print(f"\nours ahead at {ahead.count('ours')} of {len(ahead)} points", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, **curves}))
+
+
+if __name__ == "__main__":
+    main()
