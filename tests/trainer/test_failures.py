@@ -383,6 +383,10 @@ def test_ctrl_c_twice_says_where_the_run_stands(tmp_path):
     deadline = time.time() + 120
     while not checkpoint.step_dirs(tmp_path / "run" / "checkpoints") and time.time() < deadline:
         time.sleep(0.05)
+    # The first checkpoint ends update 1; a signal at that moment can reach
+    # the loop just before it checks for a stop, so that it stops before the
+    # second one arrives. Wait until update 2 (about 0.5 s here) is under way.
+    time.sleep(0.15)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
