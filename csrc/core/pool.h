@@ -55,10 +55,11 @@
 
 namespace pyenvpool {
 
-// Instance arrays for reset(instances=...): one pointer per instance field,
-// k rows each, dtype and shape already checked against the task's spec.
+// How a live env that ends starts its next episode (see the top of this file).
 enum class Autoreset : uint8_t { kSameStep, kNextStep, kDisabled };
 
+// Instance arrays for reset(instances=...): one pointer per instance field,
+// k rows each, dtype and shape already checked against the task's spec.
 struct InstanceArrays {
   std::vector<const uint8_t*> fields;
   std::vector<int64_t> row_bytes;
@@ -273,9 +274,7 @@ class Pool final : public PoolBase {
       for (int64_t j = begin; j < end; ++j) {
         Slot& s = slots_[env_ids[j]];
         if (seeds != nullptr) s.state.rng.Seed(seeds[j], static_cast<uint64_t>(env_ids[j]));
-        task_.Reset(s.state);
-        s.episode_return = 0.0;
-        s.episode_length = 0;
+        StartEpisode(s);
         ended_[env_ids[j]] = 0;
         task_.WriteObs(s.state, ObsRow{out.obs.data(), row_bytes_.data(), env_ids[j]});
       }
@@ -455,13 +454,18 @@ class Pool final : public PoolBase {
     });
   }
 
+  // A new episode in slot `s`: the task's start state from its stream, zero totals.
+  void StartEpisode(Slot& s) {
+    task_.Reset(s.state);
+    s.episode_return = 0.0;
+    s.episode_length = 0;
+  }
+
   template <Autoreset kMode>
   void StepLive(int64_t i, ActionOf<Task> action, const Targets& out) {
     Slot& s = slots_[i];
     if (kMode == Autoreset::kNextStep && ended_[i] != 0) {  // restarts, ignoring `action`
-      task_.Reset(s.state);
-      s.episode_return = 0.0;
-      s.episode_length = 0;
+      StartEpisode(s);
       ended_[i] = 0;
       out.reward[i] = 0.0f;
       out.terminated[i] = false;
@@ -491,9 +495,7 @@ class Pool final : public PoolBase {
       out.episode_return[i] = s.episode_return;
       out.episode_length[i] = s.episode_length;
       if (kMode == Autoreset::kSameStep) {
-        task_.Reset(s.state);
-        s.episode_return = 0.0;
-        s.episode_length = 0;
+        StartEpisode(s);
       } else {
         ended_[i] = static_cast<uint8_t>((r.terminated ? 1 : 0) | (r.truncated ? 2 : 0));
       }
