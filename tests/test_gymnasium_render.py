@@ -96,16 +96,21 @@ def test_record_video_single(task_id, tmp_path):
     env = gym.make(f"pyenvpool/{task_id}", render_mode="rgb_array", max_episode_steps=40)
     env = gym.wrappers.RecordVideo(env, str(tmp_path), episode_trigger=lambda e: True)
     env.reset(seed=0)
+    env.action_space.seed(0)
     first = env.render()
     steps = 0
     done = False
     while not done:
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         steps, done = steps + 1, terminated or truncated
+    assert len(env.recorded_frames) == steps + 1
     env.close()
     (video,) = tmp_path.glob("*.mp4")
     frames = imageio.imread(video, index=None)
-    assert frames.shape == (steps + 1, *first.shape) and frames.dtype == np.uint8
+    # moviepy rounds the clip's duration and drops the last frame for some
+    # lengths (11 to 14 frames at 50 fps), so the file may hold one fewer.
+    assert frames.shape[0] in (steps, steps + 1)
+    assert frames.shape[1:] == first.shape and frames.dtype == np.uint8
     assert np.abs(frames[0].astype(int) - first).mean() < 8  # lossy, but the same picture
     assert len(np.unique(frames[-1].reshape(-1, 3), axis=0)) > 1
 
