@@ -1,7 +1,7 @@
 """The asynchronous learner (``--algo appo``) against synchronous PPO: steps/s and
 the learning curve against wall clock.
 
-    python studies/async_vs_sync.py --study uneven [--seeds 1 2 3] [--cost 500] [--lags 0 1]
+    python studies/async_vs_sync.py --study uneven [--seeds 1 2 3] [--cost 500] [--lags 0 0.25 1]
     python studies/async_vs_sync.py --study binpack [--seeds 1] [--budget 600] [--lags 1]
 
 Each seed trains the same config with ``--algo ppo`` and then with ``--algo
@@ -10,11 +10,14 @@ appo adds V-trace and the actor thread, which acts for half the envs at a
 time), one after the other in fresh ``python -m trainer.cli`` processes, so
 they see the same machine load. Lag 0: the envs are stepped asynchronously
 (no env waits for a slower one) but the actor waits out every update; lag 1:
-it also collects the next rollout while the learner updates. It prints the
+it also collects the next rollout while the learner updates; a fraction such as
+0.25: the first quarter of it. It prints the
 greedy learning curves against wall time, the first evaluation that reached
 the target, and the throughput: env steps learned from per second of training
 (``train_time``: rollouts and updates; for appo the learner's waits for
-rollouts and its updates) and per second of wall time.
+rollouts and its updates) and per second of wall time; at the end, over the
+seeds, each variant's median wall time to the target and the seeds on which
+each appo variant got there before ppo.
 
 * ``uneven``: CartPole-v1's embedded defaults with ``step_cost_us=COST``: about
   one step in 16 busy-waits 16 x COST microseconds (a mean of COST per step),
@@ -31,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -66,7 +71,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--cost", type=int, default=500, help="uneven: mean step cost, us")
     parser.add_argument("--budget", type=float, default=600.0, help="binpack: wall s per run")
-    parser.add_argument("--lags", type=int, nargs="+", default=[0, 1], help="appo's lag bounds")
+    parser.add_argument(
+        "--lags", type=float, nargs="+", default=[0, 0.25, 1], help="appo's lag bounds"
+    )
     args = parser.parse_args()
     if args.study == "uneven":
         task, metric, target, budget = "CartPole-v1", "mean_return", 475.0, 3600.0
@@ -77,11 +84,12 @@ def main() -> None:
         task, metric, target, budget = "BinPack-v0", "volume_utilization", 0.85, args.budget
         flags = []
     root = Path(tempfile.mkdtemp(prefix="async_vs_sync_"))
+    hits: dict[str, dict[int, float]] = {}  # variant -> seed -> wall s to the target
     for seed in args.seeds:
         results = {}
         variants = {"ppo": ["--algo", "ppo"]}
         for lag in args.lags:
-            variants[f"appo lag {lag}"] = ["--algo", "appo", "--max-policy-lag", str(lag)]
+            variants[f"appo lag {lag:g}"] = ["--algo", "appo", "--max-policy-lag", f"{lag:g}"]
         for name, algo_flags in variants.items():
             run_dir = root / f"{args.study}-{name.replace(' ', '')}-seed{seed}"
             run(task, seed, budget, run_dir, flags + algo_flags)
@@ -95,13 +103,28 @@ def main() -> None:
             for steps, wall, value in r["curve"]:
                 print(f"        {steps:>10,} steps {wall:8.1f} s  {value:.4f}")
             hit = r["hit"]
+            hits.setdefault(algo, {})[seed] = hit["wall_time"] if hit else math.inf
             reached = (
                 f"{hit['env_steps']:,} steps, {hit['wall_time']:.1f} s wall"
                 if hit
                 else "not reached"
             )
             print(f"        >= {target}: {reached}")
+    if target is not None:
+        print_summary(hits, target)
     print(f"\nrun directories: {root}")
+
+
+def print_summary(hits: dict[str, dict[int, float]], target: float) -> None:
+    """Each variant's median wall time to the target over the seeds (a seed that
+    never got there counts as infinitely slow), and appo's wins against ppo."""
+    print(f"\nover {len(hits['ppo'])} seeds: wall s to {target}")
+    for algo, times in hits.items():
+        line = f"  {algo:>12}: median {statistics.median(times.values()):.1f} s"
+        if algo != "ppo":
+            wins = [seed for seed, t in times.items() if t < hits["ppo"][seed]]
+            line += f", before ppo on {len(wins)} of {len(times)} seeds {wins}"
+        print(line)
 
 
 if __name__ == "__main__":

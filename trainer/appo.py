@@ -28,12 +28,19 @@ its column of rollout k while a slower env is still in rollout k - 1. A
 rollout is handed to the learner when its last env finishes it.
 
 **Lag bound.** The learner's version v counts the updates it has applied; it
-trains on rollout u with version u. An env may act for rollout k only once
-the version is at least k - ``max_policy_lag``, so every step is collected by
-a policy at most ``max_policy_lag`` updates older than the one that learns
-from it (0: the actor waits out every update). Rollouts live in
-``max_policy_lag + 1`` buffers, rollout k in buffer k mod that; the bound also
-guarantees that a buffer is free again before an env writes into it.
+trains on rollout u with version u. Step t of rollout k is the env's position
+k * T + t (T = ``num_steps``); an env may take it only while that position is
+below (v + 1 + ``max_policy_lag``) * T, that is, at most ``max_policy_lag``
+rollouts past the end of the rollout v the learner needs next. With a whole
+lag L, an env acts for rollout k once v >= k - L, so every step is collected
+by a policy at most L updates older than the one that learns from it (0: the
+actor waits out every update). A fractional lag such as 0.25 lets the envs
+run only the first quarter of the next rollout with the older policy: the
+actor keeps stepping while the learner updates and while the slowest envs
+finish their rollout, and three quarters of the data are on-policy. Rollouts
+live in ``ceil(max_policy_lag) + 1`` buffers, rollout k in buffer k mod that;
+the bound also guarantees that a buffer is free again before an env writes
+into it.
 
 **V-trace.** The learner re-evaluates each rollout with its current network
 (log-probs, values, V(final_obs) of truncated steps, a recurrent state
@@ -51,6 +58,7 @@ not bit-reproducible: which env finishes first depends on timing.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from typing import Any
@@ -87,6 +95,8 @@ class AsyncPPO(PPO):
             )
         self.vtrace = True
         self.lag = config.appo.max_policy_lag
+        # The first position (k * num_steps + t) past the bound, beyond the version's.
+        self.lead = math.ceil((1 + self.lag) * config.num_steps - 1e-9)
         self.batch = config.appo.actor_batch_size or max(config.num_envs // 2, 1)
         state_size = self.storage.state_size
         cpu = torch.device("cpu")
@@ -99,7 +109,7 @@ class AsyncPPO(PPO):
                 state_size=state_size,
                 final_obs=True,
             )
-            for _ in range(self.lag + 1)
+            for _ in range(math.ceil(self.lag) + 1)
         ]
         # The learner's copy of a buffer on its device (the buffer itself on the CPU).
         self.device_storage = (
@@ -304,15 +314,17 @@ class _Actor:
                         algo._cond.wait()
                     algo._paused = False
                     continue
-                allowed = algo._version + algo.lag
+                version = algo._version
                 sending = not algo._pause
-            ready = np.flatnonzero(self.waiting & (self.rollout <= allowed)) if sending else []
+            position = self.rollout * self.num_steps + self.step
+            allowed = position < version * self.num_steps + algo.lead
+            ready = np.flatnonzero(self.waiting & allowed) if sending else []
             if len(ready) and (len(ready) >= algo.batch or self.in_flight < algo.batch):
                 self._act(ready)
             if self.in_flight == 0:  # every env waits for the learner
                 tick = time.perf_counter()
                 with algo._cond:
-                    while algo._version + algo.lag == allowed and not (algo._stop or algo._pause):
+                    while algo._version == version and not (algo._stop or algo._pause):
                         algo._cond.wait()
                 algo._times[2] += time.perf_counter() - tick
             else:

@@ -102,6 +102,7 @@ OptionalReal = Annotated[Optional[float], BeforeValidator(_number)]
 OptionalFraction = Annotated[Optional[Fraction], BeforeValidator(_number)]
 Count = Annotated[int, BeforeValidator(_number), Field(ge=1)]
 NonNegative = Annotated[int, BeforeValidator(_number), Field(ge=0)]
+NonNegativeReal = Annotated[float, BeforeValidator(_number), Field(ge=0)]
 Sizes = Annotated[list[Count], BeforeValidator(_items)]
 Mapping = Annotated[dict[str, Any], BeforeValidator(_mapping)]
 
@@ -270,9 +271,11 @@ class AsyncConfig(Section):
     through the pool's send/recv while the learner updates; V-trace corrects the policy lag.
     The PPO settings (the ppo section) apply to its updates."""
 
-    max_policy_lag: NonNegative = 1
-    """Updates by which the policy that collects a step may trail the one that learns from it
-    (0: the actor waits for each update, as synchronous PPO does)."""
+    max_policy_lag: NonNegativeReal = 1
+    """How far, in rollouts, an env may run ahead of the learner: 1 lets it collect the whole
+    next rollout with the policy one update behind, 0.25 its first quarter, 0 makes the actor
+    wait for each update as synchronous PPO does. No step trails the policy that learns from
+    it by more than ceil(max_policy_lag) updates."""
     actor_batch_size: NonNegative = 0
     """Envs the actor acts for together, as soon as that many wait for an action (0: half)."""
 

@@ -36,7 +36,7 @@ def trainer_events(run_dir, category):
     return [e for e in map(json.loads, lines) if e["category"] == category]
 
 
-@pytest.mark.parametrize("lag", [0, 1, 2])
+@pytest.mark.parametrize("lag", [0, 0.5, 1, 2])
 def test_no_step_is_collected_by_a_policy_older_than_the_lag_bound(tmp_path, tiny_config, lag):
     config = appo_config(tiny_config, max_policy_lag=lag, console_interval=0)
     trainer = Trainer.new(config, tmp_path / "run", progress=False)
@@ -44,7 +44,7 @@ def test_no_step_is_collected_by_a_policy_older_than_the_lag_bound(tmp_path, tin
     trainer.close()
     assert summary["updates"] == 6
     lags = [e["policy_lag_max"] for e in trainer_events(tmp_path / "run", "TRAINER")]
-    assert max(lags) <= lag
+    assert max(lags) <= np.ceil(lag)
     if lag == 0:
         weights = [e["importance_weight_max"] for e in trainer_events(tmp_path / "run", "TRAINER")]
         assert max(weights) == pytest.approx(1.0, abs=1e-4)  # on-policy data
@@ -95,6 +95,35 @@ def test_slow_envs_do_not_hold_up_the_others(tiny_config):
         time.sleep(0.05)
         assert envs.env_steps >= 7 * 4 * 2 + 4
         assert int(algo.storage.rewards.sum()) == 8 * 4  # the first rollout: every env, 4 steps
+    finally:
+        algo.close()
+        envs.close()
+
+
+def test_a_fractional_lag_bounds_how_far_envs_run_into_the_next_rollout(tiny_config):
+    # As above, with max_policy_lag 0.5 of a 4-step rollout: the fast envs stop
+    # 2 steps into rollout 1 until the learner has learned rollout 0, and those
+    # 2 steps are the only ones collected by the older policy.
+    config = appo_config(
+        tiny_config,
+        task="Delay-v0",
+        task_kwargs={"max_episode_steps": 10**6},
+        num_steps=4,
+        max_policy_lag=0.5,
+        num_minibatches=1,
+    )
+    algo, envs = make_appo(config)
+    assert len(algo.buffers) == 2
+    try:
+        envs.pool.reset(env_ids=np.array([0]), instances={"delay_us": np.array([20_000], np.int32)})
+        algo.collect()
+        time.sleep(0.05)  # env 0 takes 2 steps of rollout 1 at most
+        assert 7 * 6 + 4 <= envs.env_steps <= 7 * 6 + 6
+        algo.update(0)
+        algo.collect()
+        versions = algo.versions[1]
+        assert (versions[:2, 1:] == 0).all()  # acted on before the update: one behind
+        assert (versions[2:] == 1).all()  # the rest by the policy that learns from it
     finally:
         algo.close()
         envs.close()
