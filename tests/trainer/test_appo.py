@@ -75,22 +75,29 @@ def test_rollout_columns_are_consecutive_steps_of_one_env(tiny_config):
         envs.close()
 
 
-def test_slow_envs_do_not_hold_up_the_others(tiny_config):
-    # Delay-v0: env 0 busy-waits 20 ms a step, the others not at all. Stepped
-    # together, every env would move at env 0's pace; the actor keeps the fast
-    # envs going up to the lag bound (one rollout ahead), so by the time env 0
-    # has finished the first rollout (4 steps, 80 ms) they are done with two.
+def make_slow_env_zero(tiny_config, lag):
+    """Delay-v0 with 8 envs and 4-step rollouts: env 0 busy-waits 20 ms a
+    step, the others not at all."""
     config = appo_config(
         tiny_config,
         task="Delay-v0",
         task_kwargs={"max_episode_steps": 10**6},
         num_steps=4,
-        max_policy_lag=1,
+        max_policy_lag=lag,
         num_minibatches=1,
     )
     algo, envs = make_appo(config)
+    envs.pool.reset(env_ids=np.array([0]), instances={"delay_us": np.array([20_000], np.int32)})
+    return algo, envs
+
+
+def test_slow_envs_do_not_hold_up_the_others(tiny_config):
+    # Stepped together, every env would move at env 0's pace; the actor keeps
+    # the fast envs going up to the lag bound (one rollout ahead), so by the
+    # time env 0 has finished the first rollout (4 steps, 80 ms) they are done
+    # with two.
+    algo, envs = make_slow_env_zero(tiny_config, lag=1)
     try:
-        envs.pool.reset(env_ids=np.array([0]), instances={"delay_us": np.array([20_000], np.int32)})
         algo.collect()
         time.sleep(0.05)
         assert envs.env_steps >= 7 * 4 * 2 + 4
@@ -101,21 +108,12 @@ def test_slow_envs_do_not_hold_up_the_others(tiny_config):
 
 
 def test_a_fractional_lag_bounds_how_far_envs_run_into_the_next_rollout(tiny_config):
-    # As above, with max_policy_lag 0.5 of a 4-step rollout: the fast envs stop
-    # 2 steps into rollout 1 until the learner has learned rollout 0, and those
-    # 2 steps are the only ones collected by the older policy.
-    config = appo_config(
-        tiny_config,
-        task="Delay-v0",
-        task_kwargs={"max_episode_steps": 10**6},
-        num_steps=4,
-        max_policy_lag=0.5,
-        num_minibatches=1,
-    )
-    algo, envs = make_appo(config)
-    assert len(algo.buffers) == 2
+    # As above, with a lag of half a rollout: the fast envs stop 2 steps into
+    # rollout 1 until the learner has learned rollout 0, and those 2 steps are
+    # the only ones collected by the older policy.
+    algo, envs = make_slow_env_zero(tiny_config, lag=0.5)
     try:
-        envs.pool.reset(env_ids=np.array([0]), instances={"delay_us": np.array([20_000], np.int32)})
+        assert len(algo.buffers) == 2
         algo.collect()
         time.sleep(0.05)  # env 0 takes 2 steps of rollout 1 at most
         assert 7 * 6 + 4 <= envs.env_steps <= 7 * 6 + 6
