@@ -37,10 +37,11 @@ Auto-reset, the one deliberate choice. EnvPool resets an env on the step
 observation with reward 0, both flags False and ``elapsed_step`` 0, and
 ignores the env's action. pyenvpool's engine resets in the *same* step.
 ``autoreset="next_step"`` (the default here, since this module exists for
-code written for EnvPool) gives EnvPool's behaviour: the pool is made with
-``autoreset=False``, so an env that ended stays in its final state, and its
-next step restarts it with ``pool.reset(env_ids=...)``, whose first
-observation that step returns. ``autoreset="same_step"`` returns the engine's
+code written for EnvPool) gives EnvPool's behaviour with the engine's own
+next-step mode (``pyenvpool.make(..., autoreset="next_step")``): an env that
+ended restarts in its next step, in the same engine call as the other envs'
+steps. Like EnvPool, the first step of an env that was never reset starts its
+first episode. ``autoreset="same_step"`` returns the engine's
 results as they are: where an episode ended, ``obs`` already holds the next
 episode's first observation, ``info["final_obs"]`` the last one (rows where an
 episode ended; other rows hold stale data), ``info["episode_return"]`` and
@@ -190,7 +191,7 @@ class EnvPoolEnv(VectorEnv, gymnasium.Env):
             num_threads=num_threads or None,
             seed=0 if seeds is not None else int(seed),
             batch_size=batch_size if 0 < batch_size < num_envs else None,
-            autoreset=autoreset == "same_step",
+            autoreset=autoreset,
             **task_kwargs,
         )
         if seeds is not None:
@@ -247,9 +248,11 @@ class EnvPoolEnv(VectorEnv, gymnasium.Env):
             else np.zeros(self._action_shape, np.int64)
         )
         self._elapsed = np.zeros(num_envs, np.int32)
-        # next_step: envs whose episode ended (or that never started), which
-        # their next step resets instead of stepping.
-        self._pending = np.full(num_envs, not self._same_step)
+        # next_step: envs whose episode ended, which the engine restarts in their
+        # next step (that step's elapsed_step is 0), and envs never reset, whose
+        # first step this module starts with a reset, as EnvPool does.
+        self._pending = np.zeros(num_envs, bool)
+        self._unstarted = np.full(num_envs, not self._same_step)
         self._ready: list[dict[str, Any]] = []  # finished rows not yet returned by recv
         self._ready_rows = 0
 
@@ -296,6 +299,7 @@ class EnvPoolEnv(VectorEnv, gymnasium.Env):
         n = len(ids)
         self._elapsed[ids] = 0
         self._pending[ids] = False
+        self._unstarted[ids] = False
         rows = {
             "obs": {name: np.array(value) for name, value in obs.items()},
             "reward": np.zeros(n, np.float32),
@@ -386,15 +390,17 @@ class EnvPoolEnv(VectorEnv, gymnasium.Env):
             rows["episode_return"] = take(info["episode_return"])
             rows["episode_length"] = take(info["episode_length"])
             return rows
-        restart = np.flatnonzero(self._pending[ids])
-        if len(restart):
-            first_obs, _ = self.pool.reset(env_ids=ids[restart])
+        unstarted = np.flatnonzero(self._unstarted[ids])
+        if len(unstarted):  # only before the first reset: start them instead
+            first_obs, _ = self.pool.reset(env_ids=ids[unstarted])
             for name, value in first_obs.items():
-                rows["obs"][name][restart] = value
-            rows["reward"][restart] = 0
-            rows["terminated"][restart] = False
-            rows["truncated"][restart] = False
-            self._elapsed[ids[restart]] = 0
+                rows["obs"][name][unstarted] = value
+            rows["reward"][unstarted] = 0
+            rows["terminated"][unstarted] = False
+            rows["truncated"][unstarted] = False
+            self._unstarted[ids] = False
+        self._elapsed[ids[self._pending[ids]]] = 0  # the engine restarted these
+        self._elapsed[ids[unstarted]] = 0
         rows["elapsed_step"] = self._elapsed[ids]
         self._pending[ids] = rows["terminated"] | rows["truncated"]
         return rows

@@ -254,6 +254,36 @@ def test_partial_step_leaves_the_other_envs_alone():
         env.close()
 
 
+def test_an_ended_env_restarts_at_its_own_next_step_after_partial_steps():
+    # Env 0 ends; partial steps of env 1 step env 0 too and restore it, so the
+    # restart it owes must survive them and come at env 0's own next step.
+    env = penvpool.make("CartPole-v1", num_envs=2, seed=0)
+    env.reset()
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(np.array([0]), np.array([0]))
+        done = bool(terminated[0] or truncated[0])
+    for _ in range(3):
+        env.step(np.array([1]), np.array([1]))
+    first, reward, terminated, truncated, info = env.step(np.array([1]), np.array([0]))
+    assert reward[0] == 0 and not terminated[0] and not truncated[0]
+    assert info["elapsed_step"][0] == 0
+    assert np.abs(first[0]).max() <= 0.05  # CartPole's start states
+    _, _, _, _, info = env.step(np.array([1]), np.array([0]))
+    assert info["elapsed_step"][0] == 1
+    env.close()
+
+
+def test_the_first_step_of_an_env_never_reset_starts_its_episode():
+    env = penvpool.make("CartPole-v1", num_envs=3, seed=0)
+    obs, reward, terminated, truncated, info = env.step(np.array([1, 0, 1]))
+    assert reward.tolist() == [0, 0, 0] and not terminated.any() and not truncated.any()
+    assert info["elapsed_step"].tolist() == [0, 0, 0]
+    _, reward, _, _, info = env.step(np.array([1, 0, 1]))
+    assert reward.tolist() == [1, 1, 1] and info["elapsed_step"].tolist() == [1, 1, 1]
+    env.close()
+
+
 @pytest.mark.parametrize("autoreset", ["next_step", "same_step"])
 @pytest.mark.parametrize("task", pyenvpool.list_tasks())
 def test_every_task(task, autoreset):
