@@ -399,8 +399,8 @@ class EnvPoolEnv(VectorEnv, gymnasium.Env):
             rows["terminated"][unstarted] = False
             rows["truncated"][unstarted] = False
             self._unstarted[ids] = False
+            self._elapsed[ids[unstarted]] = 0
         self._elapsed[ids[self._pending[ids]]] = 0  # the engine restarted these
-        self._elapsed[ids[unstarted]] = 0
         rows["elapsed_step"] = self._elapsed[ids]
         self._pending[ids] = rows["terminated"] | rows["truncated"]
         return rows

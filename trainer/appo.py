@@ -95,7 +95,8 @@ class AsyncPPO(PPO):
             )
         self.vtrace = True
         self.lag = config.appo.max_policy_lag
-        # The first position (k * num_steps + t) past the bound, beyond the version's.
+        # An env may take step t of rollout k while k * num_steps + t is below
+        # version * num_steps + lead (the module docstring's lag bound).
         self.lead = math.ceil((1 + self.lag) * config.num_steps - 1e-9)
         self.batch = config.appo.actor_batch_size or max(config.num_envs // 2, 1)
         state_size = self.storage.state_size
