@@ -206,12 +206,9 @@ def main() -> None:
         print(f"| {seconds:.0f} | {show[0]} | {show[1]} | {side} |")
     print(f"\nours ahead at {ahead.count('ours')} of {len(ahead)} points", flush=True)
     times = sorted({point[1] for curve in curves.values() for point in curve})
-    behind = []
-    for seconds in times:
-        a, b = at(curves["ours"], seconds), at(curves["sb3"], seconds)
-        if a is not None and b is not None and a <= b:
-            behind.append((seconds, a, b))
-    both = [t for t in times if None not in (at(curves["ours"], t), at(curves["sb3"], t))]
+    pairs = [(t, at(curves["ours"], t), at(curves["sb3"], t)) for t in times]
+    both = [pair for pair in pairs if None not in pair]
+    behind = [pair for pair in both if pair[1] <= pair[2]]
     ahead_count = len(both) - len(behind)
     print(f"at every evaluation time of either: ours ahead at {ahead_count} of {len(both)}")
     for seconds, a, b in behind:
