@@ -7,8 +7,9 @@ do the same engine work. They are measured in the same process, interleaved
 round by round; the script prints each one's median steps/s and its median
 per-round ratio to the raw pool (which returns views of engine memory).
 Target (issue 15): the safe default (``copy=True``, ``NEXT_STEP``) >= 80% of
-raw; the other modes are reported beside it. Each runner checks what it returned, so a broken adapter cannot look
-fast, and with ``copy=True`` that consecutive steps share no memory. The
+raw; the other modes are reported beside it. Each runner checks what it
+returned, so a broken adapter cannot look fast, and with ``copy=True`` that
+consecutive steps share no memory. The
 ``DISABLED`` runner restarts the ended envs after each step with
 ``reset(options={"reset_mask": ...})``, as code using that mode must.
 

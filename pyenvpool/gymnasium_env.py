@@ -177,8 +177,7 @@ class GymnasiumVectorEnv(VectorEnv):
             raise ValueError("GymnasiumVectorEnv needs a synchronous pool (batch_size=None)")
         if pool.autoreset_mode != _POOL_AUTORESET[mode]:
             raise ValueError(
-                f"autoreset_mode={mode} needs a pool made with "
-                f"autoreset={_POOL_AUTORESET[mode]!r}"
+                f"autoreset_mode={mode} needs a pool made with autoreset={_POOL_AUTORESET[mode]!r}"
             )
         if dense_final_obs and mode != AutoresetMode.SAME_STEP:
             raise ValueError("dense_final_obs=True needs autoreset_mode=AutoresetMode.SAME_STEP")

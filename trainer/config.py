@@ -149,6 +149,8 @@ class NetworkConfig(Section):
     """Recurrent core between the torso and the heads: lstm, gru or none (trainer.recurrent)."""
     recurrent_size: Count = 128
     """Hidden units of the recurrent core."""
+    orthogonal_init: bool = True
+    """mlp: orthogonal weights (policy head gain 0.01, value head 1), else PyTorch's default."""
     log_std_init: Real = 0.0
     """mlp on Box actions: initial value of the state-independent log standard deviation."""
     normalize_observation: bool = False

@@ -30,7 +30,9 @@ as an input, as the BinPack network does for cross-attention.
 
 Layers use orthogonal initialisation (gain sqrt(2)) with zero biases; the
 policy output is initialised with a small gain (0.01) and the value output with
-gain 1, as in "The 37 implementation details of PPO".
+gain 1, as in "The 37 implementation details of PPO". The mlp family can keep
+PyTorch's default ``nn.Linear`` initialisation instead (``orthogonal_init:
+false``, the RL Zoo's ``ortho_init=False``).
 
 Every architecture but connect_four_cnn also comes apart for a recurrent core
 (``network.recurrent``, ``trainer.recurrent``): ``encode(obs)`` runs the torso,
@@ -76,13 +78,20 @@ def with_memory(x: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
     return x if memory is None else torch.cat([x, memory], dim=-1)
 
 
-def mlp(sizes: list[int], activation: str, out_std: float) -> nn.Sequential:
-    """Linear layers of ``sizes``, activations between them, none after the last."""
+def mlp(
+    sizes: list[int], activation: str, out_std: float, orthogonal: bool = True
+) -> nn.Sequential:
+    """Linear layers of ``sizes``, activations between them, none after the last.
+
+    ``orthogonal``: ``layer_init`` (gain sqrt(2), ``out_std`` on the last layer);
+    otherwise PyTorch's default ``nn.Linear`` initialisation is kept.
+    """
     act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         last = i == len(sizes) - 2
-        layers.append(layer_init(nn.Linear(a, b), out_std if last else math.sqrt(2)))
+        layer = nn.Linear(a, b)
+        layers.append(layer_init(layer, out_std if last else math.sqrt(2)) if orthogonal else layer)
         if not last:
             layers.append(act())
     return nn.Sequential(*layers)
@@ -100,8 +109,9 @@ class MLPAgent(nn.Module):
         outputs = space.num_params // 2 if space.continuous else space.num_params
         self.core_input_size = obs_dim
         head_in = obs_dim + memory_size(cfg)
-        self.actor = mlp([head_in, *cfg.hidden_sizes, outputs], cfg.activation, 0.01)
-        self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0)
+        ortho = cfg.orthogonal_init
+        self.actor = mlp([head_in, *cfg.hidden_sizes, outputs], cfg.activation, 0.01, ortho)
+        self.critic = mlp([head_in, *cfg.hidden_sizes, 1], cfg.activation, 1.0, ortho)
         self.log_std = (
             nn.Parameter(torch.full((outputs,), float(cfg.log_std_init)))
             if space.continuous

@@ -188,7 +188,12 @@ FROZEN_SPO_RUN = Path(__file__).parent / "data" / "config-17f5dfd-maze-spo.yaml"
 ADDED_SINCE = {
     "normalize_reward": False,
     "reward_clip": 10.0,
-    "network": {"log_std_init": 0.0, "normalize_observation": False, "observation_clip": 10.0},
+    "network": {
+        "orthogonal_init": True,
+        "log_std_init": 0.0,
+        "normalize_observation": False,
+        "observation_clip": 10.0,
+    },
     "spo": {"init_alpha_std": 500.0, "epsilon_alpha_std": 0.0005},
 }
 

@@ -66,7 +66,8 @@ def test_hidden_velocity_cartpole_reaches_475_on_more_seeds(tmp_path, seed):
 
 def test_asynchronous_learner_solves_cartpole(tmp_path):
     """--algo appo over CartPole-v1's embedded defaults (envs up to a quarter
-    rollout ahead of the learner, V-trace) reaches a greedy mean return of 475 within 262,144 steps."""
+    rollout ahead of the learner, V-trace) reaches a greedy mean return of 475
+    within 262,144 steps."""
     flags = {
         "task": "CartPole-v1",
         "algo": "appo",

@@ -55,6 +55,20 @@ def test_mlp_uses_orthogonal_init_with_small_policy_and_unit_value_heads():
     assert all(torch.all(m.bias == 0) for m in agent.modules() if isinstance(m, torch.nn.Linear))
 
 
+def test_mlp_without_orthogonal_init_keeps_pytorchs_default_linear_init():
+    spec = pyenvpool.make("CartPole-v1", 1).spec
+    cfg = NetworkConfig(architecture="mlp", hidden_sizes=[64, 64], orthogonal_init=False)
+    torch.manual_seed(3)
+    agent = build_agent(spec, cfg)
+    torch.manual_seed(3)
+    expected = [torch.nn.Linear(a, b) for a, b in [(4, 64), (64, 64), (64, 2)]]
+    for layer, reference in zip(agent.actor[::2], expected):
+        torch.testing.assert_close(layer.weight, reference.weight, atol=0, rtol=0)
+        torch.testing.assert_close(layer.bias, reference.bias, atol=0, rtol=0)
+    head = agent.actor[-1].weight  # PyTorch's U(-1/8, 1/8), far from a 0.01 gain
+    assert head.norm().item() > 0.3 and head.abs().max().item() <= 1 / 8
+
+
 @pytest.mark.parametrize("shared", [False, True])
 def test_maze_cnn_on_maze_shaped_tensors(maze_spec, shared, random_obs):
     agent = build_agent(maze_spec, NetworkConfig(architecture="maze_cnn", shared_torso=shared))
