@@ -203,9 +203,9 @@ mujoco_tasks = pytest.mark.skipif(
 
 @mujoco_tasks
 def test_halfcheetah_ppo_default_runs_forward(tmp_path):
-    """The embedded HalfCheetah-v5 default (PPO with the RL Zoo's settings),
+    """The embedded HalfCheetah-v5 default (PPO from the RL Zoo's settings),
     cut to 65,536 env steps: the greedy 10-episode mean passes 1,000 (a random
-    policy scores about -300; measured on seed 1: 2,195 at 65,536 steps)."""
+    policy scores about -300; measured on seed 1: 2,512 at 65,536 steps)."""
     flags = {
         "task": "HalfCheetah-v5",
         "total_steps": 65_536,
