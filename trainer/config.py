@@ -398,11 +398,12 @@ class Config(Section):
             from trainer.tasks import task_info  # with NumPy: only once there is a task
 
             self.network.architecture = task_info(self.task).architecture
-        if self.network.normalize_observation and self.network.architecture != "mlp":
-            raise ValueError(
-                "normalize_observation: supported by the mlp architecture only, "
-                f"not {self.network.architecture}"
-            )
+        for key, default in (("normalize_observation", False), ("orthogonal_init", True)):
+            if getattr(self.network, key) != default and self.network.architecture != "mlp":
+                raise ValueError(
+                    f"{key}: supported by the mlp architecture only, "
+                    f"not {self.network.architecture}"
+                )
         if self.network.recurrent != "none":
             self._check_recurrent()
         return self

@@ -250,3 +250,12 @@ def test_rules_between_fields_apply_to_the_algorithm_in_use():
     assert resolve(flags={**flags, "algo": "spo", "replay_size": 60, "sample_sequence_length": 4})
     with pytest.raises(ConfigError, match="self_play: supported by ppo only"):
         resolve(flags={"task": "ConnectFour-v0", "algo": "spo"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("normalize_observation", True), ("orthogonal_init", False)]
+)
+def test_mlp_only_network_settings_are_refused_for_other_architectures(key, value):
+    assert getattr(resolve(flags={"task": "CartPole-v1", key: value}).network, key) == value
+    with pytest.raises(ConfigError, match=f"{key}: supported by the mlp architecture only"):
+        resolve(flags={"task": "Maze-v0", key: value})
