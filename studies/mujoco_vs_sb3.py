@@ -4,6 +4,7 @@ with the RL Zoo's tuned settings.
     python studies/mujoco_vs_sb3.py [--task HalfCheetah-v5] [--seed 1] [--budget 1800]
                                     [--episodes 10] [--sb3-eval-every 20000] [--out FILE]
                                     [--run {both,ours,sb3,none}] [--from FILE ...]
+                                    [--config FILE]
 
 Runs one after the other on the same machine, each for ``--budget`` seconds:
 
@@ -12,7 +13,9 @@ Runs one after the other on the same machine, each for ``--budget`` seconds:
   with Ctrl-C after ``--budget`` seconds of wall clock (it finishes its
   update and saves). Its curve is the trainer's own greedy evaluations
   (``--episodes`` episodes of the policy mean on a separate pool) against the
-  run's wall clock, evaluations and start-up included.
+  run's wall clock, evaluations and start-up included. ``--config FILE``
+  trains the default with that YAML overlay instead (the trainer's
+  ``--config``), to try a change at full length.
 - **sb3**: ``stable_baselines3.PPO`` with the RL Zoo's tuned hyperparameters
   for HalfCheetah (rl-baselines3-zoo ``hyperparams/ppo.yml``, HalfCheetah-v4:
   one env, ``VecNormalize`` of observations and rewards, 512 steps per update,
@@ -64,11 +67,16 @@ ZOO = {  # rl-baselines3-zoo hyperparams/ppo.yml, HalfCheetah-v4 (the v3 entry b
 }
 
 
-def ours(task: str, seed: int, budget: float, episodes: int) -> list[tuple]:
-    """[(env_steps, wall_s, greedy mean return)] of the embedded default."""
+def ours(
+    task: str, seed: int, budget: float, episodes: int, config: Path | None = None
+) -> list[tuple]:
+    """[(env_steps, wall_s, greedy mean return)] of the embedded default, or of
+    the default with the YAML overlay ``config`` (the trainer's ``--config``)."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         extra = ["--eval-episodes", str(episodes), "--eval-num-envs", str(episodes)]
+        if config is not None:
+            extra += ["--config", str(config.resolve())]
         run(task, seed, budget, run_dir, extra)
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
@@ -154,6 +162,9 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--sb3-eval-every", type=int, default=20_000)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--config", type=Path, default=None, help="ours: a YAML overlay on the embedded default"
+    )
     ap.add_argument("--run", choices=["both", "ours", "sb3", "none"], default="both")
     ap.add_argument(
         "--from",
@@ -176,11 +187,15 @@ def main() -> None:
                 curves[side] = [tuple(point) for point in stored[side]]
                 print(f"{side}: the curve of {source}", flush=True)
     if args.run in ("both", "ours"):
-        curves["ours"] = ours(args.task, args.seed, args.budget, args.episodes)
+        curves["ours"] = ours(args.task, args.seed, args.budget, args.episodes, args.config)
     if args.run in ("both", "sb3"):
         curves["sb3"] = sb3(args.task, args.seed, args.budget, args.episodes, args.sb3_eval_every)
     if args.out:
-        paths = {"out": str(args.out), "sources": [str(source) for source in args.sources]}
+        paths = {
+            "out": str(args.out),
+            "sources": [str(source) for source in args.sources],
+            "config": None if args.config is None else str(args.config),
+        }
         args.out.write_text(json.dumps({"args": vars(args) | paths, **curves}))
     for name, curve in curves.items():
         print(f"\n{name} ({len(curve)} evaluations):")
