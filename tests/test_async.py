@@ -28,7 +28,7 @@ def test_every_env_served_and_none_twice_without_a_send(make_pool):
     assert (served > 0).all()
 
 
-def test_async_results_equal_sync_stepping(make_pool):
+def test_async_results_equal_sync_stepping(make_pool, keep_every_env_in_flight):
     """Each env's trajectory is the same whichever order the workers run it."""
     n, b, steps = 32, 8, 40
     sync = make_pool("CartPole-v1", n, seed=9)
@@ -36,12 +36,12 @@ def test_async_results_equal_sync_stepping(make_pool):
     async_pool = make_pool("CartPole-v1", n, batch_size=b, num_threads=2, seed=9)
     async_pool.reset()
     rng = np.random.default_rng(0)
-    plan = rng.integers(0, 2, (steps, n)).astype(np.int32)
-    expected = [sync.step(plan[t], copy=True) for t in range(steps)]
+    # Twice the steps checked: see keep_every_env_in_flight in conftest.py.
+    plan = rng.integers(0, 2, (2 * steps, n)).astype(np.int32)
+    expected = [sync.step(plan[t], copy=True) for t in range(len(plan))]
     t_of = np.zeros(n, int)
     async_pool.send(plan[0], np.arange(n))
-    remaining = steps * n
-    while remaining:
+    while t_of.min() < steps:
         obs, reward, terminated, truncated, info = async_pool.recv()
         ids = info["env_id"].copy()
         for row, env in enumerate(ids):
@@ -55,10 +55,7 @@ def test_async_results_equal_sync_stepping(make_pool):
                 )
                 assert info["episode_length"][row] == e_info["episode_length"][env]
             t_of[env] += 1
-        remaining -= len(ids)
-        again = ids[t_of[ids] < steps]
-        if len(again):
-            async_pool.send(plan[t_of[again], again], again)
+        keep_every_env_in_flight(async_pool, plan, t_of, ids)
 
 
 def test_recv_returns_the_first_finished(make_pool):
