@@ -191,12 +191,11 @@ def main() -> None:
     if args.run in ("both", "sb3"):
         curves["sb3"] = sb3(args.task, args.seed, args.budget, args.episodes, args.sb3_eval_every)
     if args.out:
-        paths = {
-            "out": str(args.out),
-            "sources": [str(source) for source in args.sources],
-            "config": None if args.config is None else str(args.config),
-        }
-        args.out.write_text(json.dumps({"args": vars(args) | paths, **curves}))
+        # default=str: the path arguments (out, sources, config) as strings.
+        args.out.write_text(json.dumps({"args": vars(args), **curves}, default=str))
+    empty = [name for name, curve in curves.items() if not curve]
+    if empty:
+        raise SystemExit(f"no evaluation within the budget: {', '.join(empty)}")
     for name, curve in curves.items():
         print(f"\n{name} ({len(curve)} evaluations):")
         for env_steps, seconds, mean in curve:
