@@ -4,7 +4,7 @@ with the RL Zoo's tuned settings.
     python studies/mujoco_vs_sb3.py [--task HalfCheetah-v5] [--seed 1] [--budget 1800]
                                     [--episodes 10] [--sb3-eval-every 20000] [--out FILE]
                                     [--run {both,ours,sb3,none}] [--from FILE ...]
-                                    [--config FILE]
+                                    [--config FILE] [--across-seeds]
 
 Runs one after the other on the same machine, each for ``--budget`` seconds:
 
@@ -37,6 +37,13 @@ takes the curves of the sides not run from earlier ``--out`` files of the
 same task, seed and budget. Two one-sided runs started at once, one per core,
 give a pair measured side by side at the same time in 30 minutes instead of
 60 (each runs under the other's load), and ``--run none --from A B`` compares them.
+
+``--run none --across-seeds --from FILE ...`` compares the mean over seeds
+instead: the files hold both sides' curves of several seeds (of the same task
+and budget), each side's curve at a time is the mean over its seeds of each
+seed's last evaluation at or before it, and the two means are compared at
+every evaluation time of any curve, from the first time at which every seed
+of both sides has evaluated.
 """
 
 from __future__ import annotations
@@ -154,6 +161,51 @@ def at(curve: list[tuple], seconds: float) -> float | None:
     return before[-1] if before else None
 
 
+def across_seeds(sources: list[Path], task: str, budget: float) -> None:
+    """Print the mean over seeds of each side's curve, and where ours is ahead."""
+    curves: dict[str, dict[int, list[tuple]]] = {"ours": {}, "sb3": {}}
+    for source in sources:
+        stored = json.loads(source.read_text())
+        if (stored["args"]["task"], stored["args"]["budget"]) != (task, budget):
+            raise SystemExit(f"{source} is of another task or budget: {stored['args']}")
+        for side in curves:
+            if side in stored:
+                curves[side][stored["args"]["seed"]] = [tuple(point) for point in stored[side]]
+    seeds = sorted(curves["ours"])
+    if not seeds or sorted(curves["sb3"]) != seeds:
+        raise SystemExit(
+            f"--across-seeds needs both sides of the same seeds: ours {seeds},"
+            f" sb3 {sorted(curves['sb3'])}"
+        )
+    print(f"seeds {seeds}")
+
+    def mean(side: str, seconds: float) -> float | None:
+        values = [at(curves[side][seed], seconds) for seed in seeds]
+        return None if None in values else float(np.mean(values))
+
+    columns = [f"seed {seed}: {side}" for seed in seeds for side in ("ours", "sb3")]
+    columns += ["mean: ours", "mean: sb3"]
+    print("\n| seconds | " + " | ".join(columns) + " |")
+    print("|---:|" + "---:|" * len(columns))
+    for seconds in np.linspace(budget / 10, budget, 10):
+        cells = [at(curves[side][seed], seconds) for seed in seeds for side in ("ours", "sb3")]
+        cells += [mean("ours", seconds), mean("sb3", seconds)]
+        shown = ["-" if v is None else f"{v:,.0f}" for v in cells]
+        print(f"| {seconds:.0f} | " + " | ".join(shown) + " |")
+    times = sorted({p[1] for side in curves.values() for curve in side.values() for p in curve})
+    pairs = [(t, mean("ours", t), mean("sb3", t)) for t in times]
+    both = [pair for pair in pairs if None not in pair]
+    behind = [pair for pair in both if pair[1] <= pair[2]]
+    print(
+        f"\nmean over {len(seeds)} seeds, at every evaluation time of any curve from"
+        f" {both[0][0]:.0f} s: ours ahead at {len(both) - len(behind)} of {len(both)}"
+    )
+    margins = [a - b for _, a, b in both]
+    print(f"  ours minus sb3: smallest {min(margins):,.0f}, median {np.median(margins):,.0f}")
+    for seconds, a, b in behind:
+        print(f"  behind at {seconds:7.1f} s: ours {a:9.1f}, sb3 {b:9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--task", default="HalfCheetah-v5")
@@ -174,8 +226,18 @@ def main() -> None:
         default=[],
         help="earlier --out files with the curves of the sides not run",
     )
+    ap.add_argument(
+        "--across-seeds",
+        action="store_true",
+        help="with --run none: compare the mean over the seeds of the --from files",
+    )
     args = ap.parse_args()
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv), flush=True)
+    if args.across_seeds:
+        if args.run != "none":
+            raise SystemExit("--across-seeds compares stored curves only: add --run none")
+        across_seeds(args.sources, args.task, args.budget)
+        return
     curves: dict[str, list[tuple]] = {}
     for source in args.sources:
         stored = json.loads(source.read_text())
