@@ -4,7 +4,7 @@ with the RL Zoo's tuned settings.
     python studies/mujoco_vs_sb3.py [--task HalfCheetah-v5] [--seed 1] [--budget 1800]
                                     [--episodes 10] [--sb3-eval-every 20000] [--out FILE]
                                     [--run {both,ours,sb3,none}] [--from FILE ...]
-                                    [--config FILE] [--across-seeds]
+                                    [--config FILE] [--across-seeds [--plot PNG]]
 
 Runs one after the other on the same machine, each for ``--budget`` seconds:
 
@@ -43,7 +43,8 @@ instead: the files hold both sides' curves of several seeds (of the same task
 and budget), each side's curve at a time is the mean over its seeds of each
 seed's last evaluation at or before it, and the two means are compared at
 every evaluation time of any curve, from the first time at which every seed
-of both sides has evaluated.
+of both sides has evaluated. ``--plot PNG`` draws both means and each seed's
+curve against the wall clock.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def at(curve: list[tuple], seconds: float) -> float | None:
     return before[-1] if before else None
 
 
-def across_seeds(sources: list[Path], task: str, budget: float) -> None:
+def across_seeds(sources: list[Path], task: str, budget: float, plot: Path | None) -> None:
     """Print the mean over seeds of each side's curve, and where ours is ahead."""
     curves: dict[str, dict[int, list[tuple]]] = {"ours": {}, "sb3": {}}
     for source in sources:
@@ -204,6 +205,48 @@ def across_seeds(sources: list[Path], task: str, budget: float) -> None:
     print(f"  ours minus sb3: smallest {min(margins):,.0f}, median {np.median(margins):,.0f}")
     for seconds, a, b in behind:
         print(f"  behind at {seconds:7.1f} s: ours {a:9.1f}, sb3 {b:9.1f}")
+    if plot is not None:
+        draw(curves, [pair[0] for pair in both], mean, task, plot)
+
+
+def draw(curves: dict, times: list[float], mean, task: str, path: Path) -> None:
+    """Each side's mean over seeds (thick) and its seeds' curves (thin), as
+    steps: each evaluation's return holds until the side's next one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for side, color, label in (
+        ("ours", "tab:blue", "pyenvpool PPO"),
+        ("sb3", "tab:red", "SB3 PPO"),
+    ):
+        for curve in curves[side].values():
+            ax.step(
+                [p[1] for p in curve],
+                [p[2] for p in curve],
+                where="post",
+                color=color,
+                alpha=0.25,
+                linewidth=0.8,
+            )
+        ax.step(
+            times,
+            [mean(side, t) for t in times],
+            where="post",
+            color=color,
+            linewidth=2,
+            label=f"{label}, mean of {len(curves[side])} seeds",
+        )
+    ax.set_xlabel("wall-clock seconds (SB3: training time only)")
+    ax.set_ylabel("greedy return (10 episodes)")
+    ax.set_title(f"{task}: PPO against the wall clock, 2-core CPU")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
 
 
 def main() -> None:
@@ -231,12 +274,17 @@ def main() -> None:
         action="store_true",
         help="with --run none: compare the mean over the seeds of the --from files",
     )
+    ap.add_argument(
+        "--plot", type=Path, default=None, help="with --across-seeds: a PNG of the curves"
+    )
     args = ap.parse_args()
+    if args.plot is not None and not args.across_seeds:
+        ap.error("--plot draws the mean over seeds: add --across-seeds")
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv), flush=True)
     if args.across_seeds:
         if args.run != "none":
             raise SystemExit("--across-seeds compares stored curves only: add --run none")
-        across_seeds(args.sources, args.task, args.budget)
+        across_seeds(args.sources, args.task, args.budget, args.plot)
         return
     curves: dict[str, list[tuple]] = {}
     for source in args.sources:
