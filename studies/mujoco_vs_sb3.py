@@ -196,6 +196,8 @@ def across_seeds(sources: list[Path], task: str, budget: float, plot: Path | Non
     times = sorted({p[1] for side in curves.values() for curve in side.values() for p in curve})
     pairs = [(t, mean("ours", t), mean("sb3", t)) for t in times]
     both = [pair for pair in pairs if None not in pair]
+    if not both:
+        raise SystemExit("no time at which every seed of both sides has evaluated")
     behind = [pair for pair in both if pair[1] <= pair[2]]
     print(
         f"\nmean over {len(seeds)} seeds, at every evaluation time of any curve from"
