@@ -5,6 +5,7 @@ with the RL Zoo's tuned settings.
                                     [--episodes 10] [--sb3-eval-every 20000] [--out FILE]
                                     [--run {both,ours,sb3,none}] [--from FILE ...]
                                     [--config FILE] [--across-seeds [--plot PNG]]
+                                    [--check K]
 
 Runs one after the other on the same machine, each for ``--budget`` seconds:
 
@@ -45,6 +46,12 @@ seed's last evaluation at or before it, and the two means are compared at
 every evaluation time of any curve, from the first time at which every seed
 of both sides has evaluated. ``--plot PNG`` draws both means and each seed's
 curve against the wall clock.
+
+``--check K`` retrains the first ``K`` evaluations of seed ``--seed`` with
+today's code and compares them with the stored curve of ours
+(``studies/data/<task>/ours-seedS.json``): the trainer is deterministic for a
+seed, so the returns must be the same bit for bit (the times may differ).
+The tests run it with ``K = 2``.
 """
 
 from __future__ import annotations
@@ -251,6 +258,38 @@ def draw(curves: dict, times: list[float], mean, task: str, path: Path) -> None:
     print(f"plot: {path}")
 
 
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def check(task: str, seed: int, count: int) -> int:
+    """Train ``seed`` in-process up to its ``count``-th evaluation and compare
+    each (env steps, greedy return) with the stored curve of ours."""
+    from trainer.config import resolve
+    from trainer.train import Trainer
+
+    stored = json.loads((DATA / task / f"ours-seed{seed}.json").read_text())
+    want = [(steps, mean) for steps, _, mean in stored["ours"][:count]]
+    flags = {"task": task, "seed": seed, "eval_episodes": stored["args"]["episodes"]}
+    config = resolve(flags={**flags, "eval_num_envs": stored["args"]["episodes"]})
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer.new(config, Path(tmp) / "run", progress=False)
+        try:
+            trainer.run(max_updates=-(-want[-1][0] // trainer.batch_size))
+        finally:
+            trainer.close()
+        lines = (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    got = [(e["env_steps"], e["mean_return"]) for e in events if e["category"] == "EVALUATOR"]
+    for (steps, value), (got_steps, got_value) in zip(want, got):
+        status = "ok" if (steps, value) == (got_steps, got_value) else "DIFFERS"
+        print(f"{steps:>10,}  stored {value!r:>20}  now {got_value!r:>20}  {status}")
+    if got[:count] != want:
+        print(f"seed {seed}: the first {count} evaluations do not reproduce the stored curve")
+        return 1
+    print(f"seed {seed}: the first {count} evaluations reproduce the stored curve bit for bit")
+    return 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--task", default="HalfCheetah-v5")
@@ -279,7 +318,16 @@ def main() -> None:
     ap.add_argument(
         "--plot", type=Path, default=None, help="with --across-seeds: a PNG of the curves"
     )
+    ap.add_argument(
+        "--check",
+        type=int,
+        metavar="K",
+        default=None,
+        help="retrain the first K evaluations of --seed and compare them with the stored curve",
+    )
     args = ap.parse_args()
+    if args.check is not None:
+        raise SystemExit(check(args.task, args.seed, args.check))
     if args.plot is not None and not args.across_seeds:
         ap.error("--plot draws the mean over seeds: add --across-seeds")
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv), flush=True)

@@ -1,7 +1,13 @@
-"""The training-results page reproduces: the first evaluations of its
-CartPole-v1 table come out bit for bit from the current code
-(``studies/results.py --check``, which trains the table's first seed with the
-study's exact config for just the updates those evaluations need)."""
+"""The training-results pages reproduce: the first evaluations of their stored
+curves come out bit for bit from the current code.
+
+- CartPole-v1's table (``studies/results.py --check``, which trains the
+  table's first seed with the study's exact config for just the updates those
+  evaluations need);
+- the 30-minute HalfCheetah-v5 curve of ours against SB3, seed 1
+  (``studies/mujoco_vs_sb3.py --check 2``: the embedded default, trained to its
+  second evaluation, against ``studies/data/HalfCheetah-v5/ours-seed1.json``).
+"""
 
 from __future__ import annotations
 
@@ -16,21 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 IN_PLACE = [str(ROOT)] if any((ROOT / "pyenvpool").glob("_core*.so")) else []
 
 
-def test_cartpole_curve_prefix_matches_the_page():
-    pytest.importorskip("torch")
+def run_study(script: str, *args: str) -> str:
+    """Run ``studies/<script>`` with ``args``; its stdout, after checking it succeeded."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [*IN_PLACE, os.environ.get("PYTHONPATH")])),
     }
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "studies" / "results.py"),
-            "--check",
-            "CartPole-v1",
-            "--prefix",
-            "4",
-        ],
+        [sys.executable, str(ROOT / "studies" / script), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -38,4 +37,18 @@ def test_cartpole_curve_prefix_matches_the_page():
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "reproduce the page bit for bit" in result.stdout
+    return result.stdout
+
+
+def test_cartpole_curve_prefix_matches_the_page():
+    pytest.importorskip("torch")
+    out = run_study("results.py", "--check", "CartPole-v1", "--prefix", "4")
+    assert "reproduce the page bit for bit" in out
+
+
+def test_halfcheetah_curve_prefix_matches_the_stored_run():
+    pytest.importorskip("torch")
+    pytest.importorskip("mujoco", reason="the MuJoCo tasks need the mujoco extra")
+    out = run_study("mujoco_vs_sb3.py", "--seed", "1", "--check", "2")
+    assert out.count(" ok\n") == 2, out
+    assert "reproduce the stored curve bit for bit" in out
