@@ -66,6 +66,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results import compare_prefix, evaluations
 from train_tasks import run
 
 ZOO = {  # rl-baselines3-zoo hyperparams/ppo.yml, HalfCheetah-v4 (the v3 entry before it)
@@ -93,13 +94,7 @@ def ours(
         if config is not None:
             extra += ["--config", str(config.resolve())]
         run(task, seed, budget, run_dir, extra)
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    events = [json.loads(line) for line in lines]
-    return [
-        (e["env_steps"], e["wall_time"], e["mean_return"])
-        for e in events
-        if e["category"] == "EVALUATOR"
-    ]
+        return [(e["env_steps"], e["wall_time"], e["mean_return"]) for e in evaluations(run_dir)]
 
 
 def sb3(task: str, seed: int, budget: float, episodes: int, eval_every: int) -> list[tuple]:
@@ -169,6 +164,17 @@ def at(curve: list[tuple], seconds: float) -> float | None:
     return before[-1] if before else None
 
 
+def report(pairs: list[tuple], where: str) -> None:
+    """How many of the (seconds, ours, sb3) ``pairs`` ours is ahead at, by how
+    much, and each time it is not."""
+    behind = [pair for pair in pairs if pair[1] <= pair[2]]
+    print(f"{where}: ours ahead at {len(pairs) - len(behind)} of {len(pairs)}")
+    margins = [a - b for _, a, b in pairs]
+    print(f"  ours minus sb3: smallest {min(margins):,.0f}, median {np.median(margins):,.0f}")
+    for seconds, a, b in behind:
+        print(f"  behind at {seconds:7.1f} s: ours {a:9.1f}, sb3 {b:9.1f}")
+
+
 def across_seeds(sources: list[Path], task: str, budget: float, plot: Path | None) -> None:
     """Print the mean over seeds of each side's curve, and where ours is ahead."""
     curves: dict[str, dict[int, list[tuple]]] = {"ours": {}, "sb3": {}}
@@ -205,15 +211,11 @@ def across_seeds(sources: list[Path], task: str, budget: float, plot: Path | Non
     both = [pair for pair in pairs if None not in pair]
     if not both:
         raise SystemExit("no time at which every seed of both sides has evaluated")
-    behind = [pair for pair in both if pair[1] <= pair[2]]
-    print(
-        f"\nmean over {len(seeds)} seeds, at every evaluation time of any curve from"
-        f" {both[0][0]:.0f} s: ours ahead at {len(both) - len(behind)} of {len(both)}"
+    report(
+        both,
+        f"\nmean over {len(seeds)} seeds, at every evaluation time of any curve"
+        f" from {both[0][0]:.0f} s",
     )
-    margins = [a - b for _, a, b in both]
-    print(f"  ours minus sb3: smallest {min(margins):,.0f}, median {np.median(margins):,.0f}")
-    for seconds, a, b in behind:
-        print(f"  behind at {seconds:7.1f} s: ours {a:9.1f}, sb3 {b:9.1f}")
     if plot is not None:
         draw(curves, [pair[0] for pair in both], mean, task, plot)
 
@@ -277,17 +279,8 @@ def check(task: str, seed: int, count: int) -> int:
             trainer.run(max_updates=-(-want[-1][0] // trainer.batch_size))
         finally:
             trainer.close()
-        lines = (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()
-    events = [json.loads(line) for line in lines]
-    got = [(e["env_steps"], e["mean_return"]) for e in events if e["category"] == "EVALUATOR"]
-    for (steps, value), (got_steps, got_value) in zip(want, got):
-        status = "ok" if (steps, value) == (got_steps, got_value) else "DIFFERS"
-        print(f"{steps:>10,}  stored {value!r:>20}  now {got_value!r:>20}  {status}")
-    if got[:count] != want:
-        print(f"seed {seed}: the first {count} evaluations do not reproduce the stored curve")
-        return 1
-    print(f"seed {seed}: the first {count} evaluations reproduce the stored curve bit for bit")
-    return 0
+        got = [(e["env_steps"], e["mean_return"]) for e in evaluations(Path(tmp) / "run")]
+    return compare_prefix(f"seed {seed}", want, got, "the stored curve")
 
 
 def main() -> None:
@@ -381,12 +374,7 @@ def main() -> None:
     print(f"\nours ahead at {ahead.count('ours')} of {len(ahead)} points", flush=True)
     times = sorted({point[1] for curve in curves.values() for point in curve})
     pairs = [(t, at(curves["ours"], t), at(curves["sb3"], t)) for t in times]
-    both = [pair for pair in pairs if None not in pair]
-    behind = [pair for pair in both if pair[1] <= pair[2]]
-    ahead_count = len(both) - len(behind)
-    print(f"at every evaluation time of either: ours ahead at {ahead_count} of {len(both)}")
-    for seconds, a, b in behind:
-        print(f"  behind at {seconds:7.1f} s: ours {a:9.1f}, sb3 {b:9.1f}")
+    report([pair for pair in pairs if None not in pair], "at every evaluation time of either")
 
 
 if __name__ == "__main__":

@@ -285,14 +285,19 @@ def check(s: Study, prefix: int) -> int:
         finally:
             trainer.close()
         got = [(e["env_steps"], float(e[s.metric])) for e in evaluations(Path(work) / "run")]
-    got = got[:prefix]
+    return compare_prefix(s.name, want, got[:prefix], "the page")
+
+
+def compare_prefix(name: str, want: list[tuple], got: list[tuple], stored: str) -> int:
+    """Print each (env steps, value) of ``want`` beside ``got`` and whether the
+    first ``len(want)`` evaluations reproduce ``stored`` bit for bit; 0 if so."""
     for (steps, value), (got_steps, got_value) in zip(want, got):
         status = "ok" if (steps, value) == (got_steps, got_value) else "DIFFERS"
-        print(f"{steps:>10,}  page {value!r:>12}  now {got_value!r:>12}  {status}")
-    if got != want:
-        print(f"{s.name}: the first {prefix} evaluations do not reproduce the page")
+        print(f"{steps:>10,}  stored {value!r:>20}  now {got_value!r:>20}  {status}")
+    if got[: len(want)] != want:
+        print(f"{name}: the first {len(want)} evaluations do not reproduce {stored}")
         return 1
-    print(f"{s.name}: the first {prefix} evaluations reproduce the page bit for bit")
+    print(f"{name}: the first {len(want)} evaluations reproduce {stored} bit for bit")
     return 0
 
 
